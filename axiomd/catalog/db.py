@@ -1,0 +1,121 @@
+"""Connecting to the catalog: PostgreSQL in production, SQLite as the embedded default.
+
+SQLite gets WAL and `BEGIN IMMEDIATE`, so writers queue on the file lock instead of
+failing halfway through a transaction; PostgreSQL gets row locks in the queries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from axiomd.errors import CatalogUnavailable
+
+T = TypeVar("T")
+
+_PG_RETRY_CODES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """An engine for `url`; SQLite's folder is created so the first run just works."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: a lost race, a deadlock, a locked SQLite file, a dropped connection."""
+    if isinstance(exc, IntegrityError):
+        return "uq_version_asset_number" in str(exc.orig) or "version.asset_id" in str(exc.orig)
+    if isinstance(exc, OperationalError):
+        code = getattr(exc.orig, "pgcode", None)
+        return code in _PG_RETRY_CODES or "locked" in str(exc.orig) or exc.connection_invalidated
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 8) -> T:
+    """Run `work` in one transaction, again from the start if it lost a race."""
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.005, max=0.5),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt, engine.begin() as conn:
+            return work(conn)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def reachable(engine: Engine) -> Iterator[None]:
+    """Turn 'cannot connect' into `CatalogUnavailable` with the password left out."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_connect_failure(exc):
+            raise CatalogUnavailable(
+                f"catalog database {redact(str(engine.url))} is unreachable: "
+                f"{_first_line(exc.orig)}"
+            ) from exc
+        raise
+
+
+def ping(engine: Engine) -> None:
+    with reachable(engine), engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def redact(url: str) -> str:
+    """`postgresql://axiom:secret@db/axiom` → `postgresql://axiom:***@db/axiom`."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _is_connect_failure(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return exc.connection_invalidated or any(
+        s in message for s in ("connection refused", "could not connect", "unable to open",
+                               "connection to server", "terminating connection",
+                               "server closed the connection", "does not exist")
+    )
+
+
+def _first_line(exc: object) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,138 @@
+"""Catalog tables as SQLAlchemy typed models; the schema itself comes from migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC everywhere; SQLite hands them back naive, so mark them."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Asset(Base):
+    """One thing artists version: a shot's comp, a character's model."""
+
+    __tablename__ = "asset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    naming: Mapped[str] = mapped_column(String(64))
+    identity: Mapped[dict[str, Any]]
+    latest_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Version(Base):
+    """One immutable stored file of an asset; lineage through `parent_id`."""
+
+    __tablename__ = "version"
+    __table_args__ = (
+        UniqueConstraint("asset_id", "number", name="uq_version_asset_number"),
+        Index("ix_version_asset_checksum", "asset_id", "checksum"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("asset.id"))
+    number: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("version.id"))
+    store_path: Mapped[str] = mapped_column(Text)
+    original_name: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    submitted_by: Mapped[str] = mapped_column(String(255), default="")
+    origin_host: Mapped[str] = mapped_column(String(255), default="")
+    origin_path: Mapped[str] = mapped_column(Text, default="")
+    ingest_token: Mapped[str | None] = mapped_column(String(128), unique=True)
+    media: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class Job(Base):
+    """One piece of work on a version (probe, proxy, thumbnail), with its attempts."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_claim", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("version.id"), index=True)
+    preset: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """A message written with the change that caused it, published later by the relay."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"))
+    routing_key: Mapped[str] = mapped_column(String(255))
+    body: Mapped[dict[str, Any]]
+    delay_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class Heartbeat(Base):
+    """The last sign of life of each daemon, for `axiomd status`."""
+
+    __tablename__ = "heartbeat"
+
+    process: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+asset_t = Asset.__table__
+version_t = Version.__table__
+job_t = Job.__table__
+outbox_t = OutboxMessage.__table__
+heartbeat_t = Heartbeat.__table__

@@ -1,0 +1,47 @@
+"""Creating and upgrading the catalog schema (`axiomd db upgrade`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from axiomd.catalog.db import is_postgres, reachable
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_KEY = 0x6178696F6D64  # any fixed number: serialises concurrent upgrades on PostgreSQL
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision; safe to run again and concurrently."""
+    cfg = _alembic_config()
+    with reachable(engine), engine.begin() as conn:
+        if is_postgres(conn):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        before = MigrationContext.configure(conn).get_current_revision()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        after = MigrationContext.configure(conn).get_current_revision()
+    return before, after or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    with reachable(engine), engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head

@@ -1,0 +1,352 @@
+"""Allocating versions atomically, and reading assets, versions and lineage back.
+
+`allocate_version` is the heart of axiomd. In ONE transaction it bumps the asset's
+`latest_number` with an UPDATE (which row-locks the asset on PostgreSQL and takes the
+write lock on SQLite), so concurrent allocations on one asset queue up and each sees the
+previous one's number. `UNIQUE (asset_id, number)` stays as the safety net, and lost
+races are retried from the start by `transaction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, Row
+
+from axiomd.catalog.db import is_postgres, transaction
+from axiomd.catalog.models import asset_t, job_t, outbox_t, utcnow, version_t
+from axiomd.errors import DuplicateContent, NotFound
+from axiomd.messages import JobMessage, routing_key
+from axiomd.versioning import choose_number, version_label
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    preset: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Everything known about a file before it gets a number."""
+
+    asset: str
+    naming: str
+    identity: Mapping[str, str]
+    checksum: str
+    size: int
+    original_name: str
+    store_path: Callable[[int], str]
+    requested_number: int | None = None
+    version_policy: str = "reject"
+    parent_number: int | None = None
+    submitted_by: str = ""
+    origin_host: str = ""
+    origin_path: str = ""
+    ingest_token: str | None = None
+    check_duplicate: bool = True
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A version as the CLI and the JSON output show it."""
+
+    id: int
+    asset: str
+    number: int
+    status: str
+    parent: str | None
+    checksum: str
+    size: int
+    store_path: str
+    original_name: str
+    submitted_by: str
+    origin_host: str
+    origin_path: str
+    created_at: datetime
+    completed_at: datetime | None
+    media: Mapping[str, Any] | None
+    error: str | None
+
+    @property
+    def label(self) -> str:
+        return version_label(self.number)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset,
+            "version": self.label,
+            "number": self.number,
+            "status": self.status,
+            "parent": self.parent,
+            "checksum": self.checksum,
+            "size": self.size,
+            "store_path": self.store_path,
+            "original_name": self.original_name,
+            "submitted_by": self.submitted_by,
+            "origin_host": self.origin_host,
+            "origin_path": self.origin_path,
+            "created_at": self.created_at.isoformat(),
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "media": self.media,
+            "error": self.error,
+        }
+
+
+def allocate_version(
+    engine: Engine, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
+) -> VersionInfo:
+    """Give `new` the asset's next number, with its jobs and outbox rows, atomically."""
+    return transaction(engine, lambda conn: _allocate(conn, new, jobs, with_outbox))
+
+
+def _allocate(
+    conn: Connection, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
+) -> VersionInfo:
+    asset_id, next_number = _lock_next_number(conn, new)
+    if new.check_duplicate:
+        same = conn.execute(
+            select(version_t.c.number)
+            .where(version_t.c.asset_id == asset_id, version_t.c.checksum == new.checksum)
+            .order_by(version_t.c.number)
+            .limit(1)
+        ).scalar()
+        if same is not None:
+            label = version_label(same)
+            raise DuplicateContent(
+                f"same content as {new.asset} {label} (sha256 {new.checksum[:12]}…); "
+                f"no new version made. To make {label} current again, run "
+                f"`axiomd derive {new.asset} --from {label}`",
+                asset=new.asset,
+                version_label=label,
+            )
+    number = choose_number(next_number, new.requested_number, new.version_policy, new.asset)
+    parent_number = new.parent_number if new.parent_number is not None else number - 1
+    parent_id = None
+    if parent_number >= 1:
+        parent_id = conn.execute(
+            select(version_t.c.id).where(
+                version_t.c.asset_id == asset_id, version_t.c.number == parent_number
+            )
+        ).scalar()
+        if parent_id is None:
+            raise NotFound(f"{new.asset} has no {version_label(parent_number)}")
+    now = utcnow()
+    store_path = new.store_path(number)
+    version_id = conn.execute(
+        insert(version_t)
+        .values(
+            asset_id=asset_id,
+            number=number,
+            status="pending",
+            parent_id=parent_id,
+            store_path=store_path,
+            original_name=new.original_name,
+            checksum=new.checksum,
+            size=new.size,
+            submitted_by=new.submitted_by,
+            origin_host=new.origin_host,
+            origin_path=new.origin_path,
+            ingest_token=new.ingest_token,
+            created_at=now,
+        )
+        .returning(version_t.c.id)
+    ).scalar_one()
+    add_jobs(conn, version_id, store_path, new.checksum, jobs, with_outbox, now)
+    return VersionInfo(
+        id=version_id, asset=new.asset, number=number, status="pending",
+        parent=version_label(parent_number) if parent_id else None, checksum=new.checksum,
+        size=new.size, store_path=store_path, original_name=new.original_name,
+        submitted_by=new.submitted_by, origin_host=new.origin_host,
+        origin_path=new.origin_path, created_at=now, completed_at=None, media=None, error=None,
+    )
+
+
+def _lock_next_number(conn: Connection, new: NewVersion) -> tuple[int, int]:
+    """Bump and lock the asset's counter, creating the asset first if it is new."""
+    bump = (
+        update(asset_t)
+        .where(asset_t.c.name == new.asset)
+        .values(latest_number=asset_t.c.latest_number + 1)
+        .returning(asset_t.c.id, asset_t.c.latest_number)
+    )
+    row = conn.execute(bump).first()
+    if row is None:
+        dialect_insert = pg_insert if is_postgres(conn) else sqlite_insert
+        conn.execute(
+            dialect_insert(asset_t)
+            .values(name=new.asset, naming=new.naming, identity=dict(new.identity),
+                    latest_number=0, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        row = conn.execute(bump).one()
+    return row.id, row.latest_number
+
+
+def add_jobs(
+    conn: Connection,
+    version_id: int,
+    source: str,
+    checksum: str,
+    jobs: Sequence[JobSpec],
+    with_outbox: bool,
+    now: datetime,
+) -> list[int]:
+    """Job rows for a version, and their outbox messages when a broker carries them."""
+    if not jobs:
+        return []
+    job_ids = list(
+        conn.execute(
+            insert(job_t).returning(job_t.c.id, sort_by_parameter_order=True),
+            [
+                {"version_id": version_id, "preset": j.preset, "kind": j.kind,
+                 "status": "queued", "attempts": 0, "available_at": now, "created_at": now}
+                for j in jobs
+            ],
+        ).scalars()
+    )
+    if with_outbox:
+        conn.execute(
+            insert(outbox_t),
+            [
+                {
+                    "job_id": job_id,
+                    "routing_key": routing_key(j.kind),
+                    "body": JobMessage(job_id, version_id, j.preset, j.kind, source,
+                                       checksum).to_body(),
+                    "delay_seconds": 0.0,
+                    "created_at": now,
+                }
+                for job_id, j in zip(job_ids, jobs, strict=True)
+            ],
+        )
+    return job_ids
+
+
+def _info_query() -> Any:
+    parent = version_t.alias("parent")
+    return (
+        select(version_t, asset_t.c.name.label("asset_name"), parent.c.number.label("parent_number"))
+        .join(asset_t, asset_t.c.id == version_t.c.asset_id)
+        .outerjoin(parent, parent.c.id == version_t.c.parent_id)
+    )
+
+
+def _to_info(row: Row[Any]) -> VersionInfo:
+    m = row._mapping
+    return VersionInfo(
+        id=m["id"], asset=m["asset_name"], number=m["number"], status=m["status"],
+        parent=version_label(m["parent_number"]) if m["parent_number"] else None,
+        checksum=m["checksum"], size=m["size"], store_path=m["store_path"],
+        original_name=m["original_name"], submitted_by=m["submitted_by"],
+        origin_host=m["origin_host"], origin_path=m["origin_path"],
+        created_at=m["created_at"], completed_at=m["completed_at"], media=m["media"],
+        error=m["error"],
+    )
+
+
+@dataclass(frozen=True)
+class AssetInfo:
+    name: str
+    naming: str
+    identity: Mapping[str, str]
+    latest_number: int
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.name,
+            "naming": self.naming,
+            "identity": dict(self.identity),
+            "latest": version_label(self.latest_number) if self.latest_number else None,
+            "versions": self.latest_number,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def list_assets(engine: Engine) -> list[AssetInfo]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(asset_t).where(asset_t.c.latest_number > 0)
+                            .order_by(asset_t.c.name))
+        return [AssetInfo(r.name, r.naming, r.identity, r.latest_number, r.created_at)
+                for r in rows]
+
+
+def get_asset(engine: Engine, name: str) -> AssetInfo:
+    with engine.connect() as conn:
+        _require_asset(conn, name)
+        r = conn.execute(select(asset_t).where(asset_t.c.name == name)).one()
+        return AssetInfo(r.name, r.naming, r.identity, r.latest_number, r.created_at)
+
+
+def list_versions(engine: Engine, asset: str) -> list[VersionInfo]:
+    with engine.connect() as conn:
+        _require_asset(conn, asset)
+        rows = conn.execute(
+            _info_query().where(asset_t.c.name == asset).order_by(version_t.c.number)
+        )
+        return [_to_info(r) for r in rows]
+
+
+def get_version(engine: Engine, asset: str, number: int) -> VersionInfo:
+    with engine.connect() as conn:
+        return _get_version(conn, asset, number)
+
+
+def get_version_by_id(conn: Connection, version_id: int) -> VersionInfo:
+    row = conn.execute(_info_query().where(version_t.c.id == version_id)).first()
+    if row is None:
+        raise NotFound(f"no version with id {version_id}")
+    return _to_info(row)
+
+
+def find_by_token(engine: Engine, token: str) -> VersionInfo | None:
+    with engine.connect() as conn:
+        row = conn.execute(_info_query().where(version_t.c.ingest_token == token)).first()
+        return _to_info(row) if row else None
+
+
+def _get_version(conn: Connection, asset: str, number: int) -> VersionInfo:
+    _require_asset(conn, asset)
+    row = conn.execute(
+        _info_query().where(asset_t.c.name == asset, version_t.c.number == number)
+    ).first()
+    if row is None:
+        raise NotFound(f"{asset} has no {version_label(number)}")
+    return _to_info(row)
+
+
+def _require_asset(conn: Connection, asset: str) -> None:
+    if conn.execute(select(asset_t.c.id).where(asset_t.c.name == asset)).first() is None:
+        similar = conn.execute(
+            select(asset_t.c.name)
+            .where(func.lower(asset_t.c.name).contains(asset.lower()[:6]))
+            .limit(5)
+        ).scalars().all()
+        hint = f" (did you mean {', '.join(similar)}?)" if similar else ""
+        raise NotFound(f"no asset named {asset!r}{hint}")
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    version: VersionInfo
+    children: tuple[LineageNode, ...]
+
+
+def lineage(engine: Engine, asset: str) -> list[LineageNode]:
+    """The asset's versions as a tree: each version under the one it was made from."""
+    versions = list_versions(engine, asset)
+    children: dict[str | None, list[VersionInfo]] = {}
+    for v in versions:
+        children.setdefault(v.parent, []).append(v)
+
+    def build(v: VersionInfo) -> LineageNode:
+        return LineageNode(v, tuple(build(c) for c in children.get(v.label, [])))
+
+    return [build(v) for v in children.get(None, [])]

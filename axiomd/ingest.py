@@ -1,0 +1,255 @@
+"""Turning one file into one version: validate → hash → stage → allocate → publish.
+
+`axiomd ingest` and the watcher both come through `Ingestor.ingest`, so a file gets
+exactly the same treatment by hand as from a drop folder.
+
+Ordering, and why nothing is lost on a crash at any point:
+1. the file is staged in the store under a fresh token (hard link or fsynced copy);
+   its source is left untouched;
+2. one transaction allocates the version, its jobs and outbox rows, recording the token;
+3. the staged file is renamed to its final path (`Store.publish`);
+4. only then may the caller remove the source.
+A crash before 2 leaves the source in place and garbage under `.staging/<token>`; a crash
+between 2 and 3 leaves a committed version whose token still names a staged file, which
+`recover_staged` publishes. Either way re-running never makes a second version.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from axiomd.catalog.versions import (
+    JobSpec,
+    NewVersion,
+    VersionInfo,
+    allocate_version,
+    find_by_token,
+    get_asset,
+    get_version,
+)
+from axiomd.config import Config
+from axiomd.errors import DuplicateContent, NameRejected, NotFound, VersionConflict
+from axiomd.log import get_logger
+from axiomd.naming import NamingRule, ParsedName
+from axiomd.store import StagedFile, Store, version_relpath
+
+log = get_logger("ingest")
+
+
+def new_token() -> str:
+    """A staging token that says which host and process made it, so recovery knows."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+
+
+def token_owner(token: str) -> tuple[str, int] | None:
+    """`host.pid.random` → (host, pid); host names may themselves contain dots."""
+    parts = token.rsplit(".", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return parts[0], int(parts[1])
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file: `accepted` with a version, or why not."""
+
+    status: str
+    file: str
+    reason: str = ""
+    version: VersionInfo | None = None
+    duplicate_of: str | None = None
+    field: str | None = None
+
+
+def jobs_for(config: Config) -> list[JobSpec]:
+    return [JobSpec(name, config.transcode.presets[name].kind) for name in config.transcode.jobs]
+
+
+def current_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def file_owner(path: Path) -> str:
+    try:
+        uid = path.stat().st_uid
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OSError):
+        return ""
+
+
+class Ingestor:
+    """Validates, stores and versions files for one catalog and store."""
+
+    def __init__(self, config: Config, engine: Engine, store: Store) -> None:
+        self.config = config
+        self.engine = engine
+        self.store = store
+        self.jobs: Sequence[JobSpec] = jobs_for(config)
+        self.host = socket.gethostname()
+
+    def rule_for_path(self, path: Path, root_name: str | None) -> NamingRule:
+        """The naming rule for a file: its drop root's, or the only/first rule there is."""
+        if root_name:
+            return self.config.rule_for(self.config.root(root_name))
+        resolved = path.resolve()
+        for root in self.config.watch.roots:
+            if resolved.is_relative_to(root.path):
+                return self.config.rule_for(root)
+        return next(iter(self.config.naming.values()))
+
+    def check_name(self, name: str, rule: NamingRule) -> ParsedName:
+        parsed = rule.parse(name)
+        if not isinstance(parsed, ParsedName):
+            raise NameRejected(parsed)
+        return parsed
+
+    def ingest(
+        self,
+        source: Path,
+        rule: NamingRule,
+        *,
+        link: bool,
+        token: str | None = None,
+        origin: Path | None = None,
+    ) -> Outcome:
+        """Version `source`; the caller removes the source afterwards if it wants to.
+
+        `link` hard-links into the store where possible (the watcher, which then drops the
+        source); otherwise the bytes are copied and the source stays as it was.
+        """
+        started = time.monotonic()
+        origin = origin or source
+        try:
+            parsed = self.check_name(source.name, rule)
+        except NameRejected as exc:
+            rejection = exc.rejection
+            log.info("ingest.rejected", file=str(origin), reason=str(rejection),
+                     field=getattr(rejection, "field", None))
+            return Outcome("rejected", str(origin), str(rejection),
+                           field=getattr(rejection, "field", None))
+        token = token or new_token()
+        staged = self.store.stage(source, token, link=link)
+        identity_values = [v for _, v in parsed.identity]
+        request = NewVersion(
+            asset=parsed.asset,
+            naming=rule.name,
+            identity=dict(parsed.identity),
+            checksum=staged.checksum,
+            size=staged.size,
+            original_name=source.name,
+            store_path=lambda n: version_relpath(identity_values, n,
+                                                 rule.render(parsed.fields, n)),
+            requested_number=parsed.requested_number,
+            version_policy=rule.version_policy,
+            submitted_by=file_owner(source),
+            origin_host=self.host,
+            origin_path=str(origin),
+            ingest_token=token,
+        )
+        try:
+            version = self._commit(staged, request)
+        except DuplicateContent as exc:
+            log.info("ingest.duplicate", file=str(origin), asset=exc.asset,
+                     duplicate_of=exc.version_label, checksum=staged.checksum)
+            return Outcome("duplicate", str(origin), str(exc), duplicate_of=exc.version_label)
+        except (VersionConflict, NotFound) as exc:
+            log.info("ingest.rejected", file=str(origin), reason=str(exc), field="version")
+            return Outcome("rejected", str(origin), str(exc), field="version")
+        log.info("ingest.accepted", file=str(origin), asset=version.asset,
+                 version=version.label, version_id=version.id, checksum=version.checksum,
+                 size=version.size, duration_ms=round((time.monotonic() - started) * 1000, 1))
+        return Outcome("accepted", str(origin), version=version)
+
+    def derive(self, asset: str, from_number: int) -> VersionInfo:
+        """A new version with `from_number`'s content and that version as its parent.
+
+        This is rollback: nothing is rewritten, the old content simply becomes current
+        again under a new number, and lineage records where it came from.
+        """
+        source = get_version(self.engine, asset, from_number)
+        info = get_asset(self.engine, asset)
+        rule = self.config.naming.get(info.naming)
+        parsed = rule.parse(source.original_name) if rule else None
+        fields = parsed.fields if isinstance(parsed, ParsedName) else None
+        identity_values = list(info.identity.values())
+        staged = self.store.stage(self.store.path(source.store_path), new_token(), link=True)
+        request = NewVersion(
+            asset=asset,
+            naming=info.naming,
+            identity=info.identity,
+            checksum=source.checksum,
+            size=source.size,
+            original_name=source.original_name,
+            store_path=lambda n: version_relpath(
+                identity_values, n,
+                rule.render(fields, n) if rule and fields else source.original_name),
+            parent_number=from_number,
+            submitted_by=current_user(),
+            origin_host=self.host,
+            origin_path=f"derived from {source.label}",
+            ingest_token=staged.token,
+            check_duplicate=False,
+        )
+        version = self._commit(staged, request)
+        log.info("version.derived", asset=asset, version=version.label, version_id=version.id,
+                 parent=source.label)
+        return version
+
+    def _commit(self, staged: StagedFile, request: NewVersion) -> VersionInfo:
+        """Allocate the version for a staged file, then publish it; undo the staging on refusal."""
+        try:
+            version = allocate_version(self.engine, request, self.jobs,
+                                       with_outbox=not self.config.broker.embedded)
+        except BaseException:
+            self.store.discard_staged(staged.token)
+            raise
+        self.store.publish(staged, version.store_path)
+        return version
+
+    def recover_staged(self) -> int:
+        """Finish or clear what crashed processes of this host left in the store's staging.
+
+        A token with a committed version is published; a token without one is discarded
+        (its source is still where it came from). Tokens of live processes are left alone.
+        """
+        recovered = 0
+        for token in self.store.staged_tokens():
+            owner = token_owner(token)
+            if owner is None or owner[0] != self.host or owner[1] == os.getpid():
+                continue
+            if pid_alive(owner[1]):
+                continue
+            version = find_by_token(self.engine, token)
+            folder = self.store.staging_dir(token)
+            files = list(folder.iterdir()) if folder.is_dir() else []
+            if version is not None and files:
+                self.store.publish(StagedFile(token, files[0], version.checksum, version.size),
+                                   version.store_path)
+                log.info("ingest.recovered", file=str(files[0]), asset=version.asset,
+                         version=version.label, version_id=version.id)
+                recovered += 1
+            else:
+                self.store.discard_staged(token)
+        return recovered

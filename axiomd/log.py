@@ -1,0 +1,67 @@
+"""Structured logs: JSON lines for journald and log shippers, a readable console on a TTY.
+
+Every line carries `event` (a stable dotted name, listed in docs/log-events.md), `level`,
+`timestamp` (UTC ISO 8601), `service`, `host` and `pid`. Passwords in URLs are masked
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+_SECRET_IN_URL = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]*@")
+
+
+def mask_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replace the password part of any URL in any string value with `***`."""
+    for key, value in event.items():
+        if isinstance(value, str) and "://" in value:
+            event[key] = _SECRET_IN_URL.sub(r"\1***@", value)
+    return event
+
+
+def configure_logging(
+    service: str, fmt: str = "auto", level: str = "info", stream: TextIO | None = None
+) -> None:
+    stream = stream or sys.stdout
+    use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    static = {"service": service, "host": socket.gethostname(), "pid": os.getpid()}
+
+    def add_static(_l: Any, _m: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in static.items():
+            event.setdefault(key, value)
+        return event
+
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if use_console
+        else structlog.processors.JSONRenderer(sort_keys=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            add_static,
+            structlog.processors.format_exc_info,
+            mask_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(component: str) -> Any:
+    return structlog.get_logger(component=component)

@@ -1,0 +1,65 @@
+"""The job message: what travels on RabbitMQ. Pure; ids only, the catalog holds the state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from axiomd.errors import MalformedMessage
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    job_id: int
+    version_id: int
+    preset: str
+    kind: str
+    source: str
+    checksum: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "job_id": self.job_id,
+            "version_id": self.version_id,
+            "preset": self.preset,
+            "kind": self.kind,
+            "source": self.source,
+            "checksum": self.checksum,
+        }
+
+
+def routing_key(kind: str) -> str:
+    return f"job.{kind}"
+
+
+def decode(raw: bytes) -> JobMessage:
+    """Parse a message body, refusing anything that is not a schema-1 job message."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessage(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedMessage("body is not a JSON object")
+    if data.get("schema") != SCHEMA:
+        raise MalformedMessage(f"unknown schema {data.get('schema')!r} (this worker reads {SCHEMA})")
+    try:
+        return JobMessage(
+            job_id=_int(data["job_id"]),
+            version_id=_int(data["version_id"]),
+            preset=str(data["preset"]),
+            kind=str(data["kind"]),
+            source=str(data["source"]),
+            checksum=str(data["checksum"]),
+        )
+    except KeyError as exc:
+        raise MalformedMessage(f"missing field {exc.args[0]!r}") from exc
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedMessage(f"expected an integer id, got {value!r}")
+    return value

@@ -1,0 +1,152 @@
+"""The managed store: where versions live, immutable, under `SHOW/SEQ/SHOT/TASK/v003/`.
+
+A file enters in two steps. `stage` puts the bytes under `.staging/<token>/` (hard link
+when the source is on the same filesystem, else a streamed copy that hashes as it goes,
+fsynced). After the catalog has committed the version, `publish` renames the staged file
+to its final path and makes it read-only. Readers therefore never see a partial file in
+the store's version folders, and a staged file with no committed version is garbage
+that `discard_staged` may remove (its source still exists by then).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from axiomd.errors import StoreError
+from axiomd.versioning import version_label
+
+CHUNK = 1024 * 1024
+STAGING = ".staging"
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    token: str
+    path: Path
+    checksum: str
+    size: int
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """SHA-256 and size, streamed in 1 MiB chunks: constant memory for any file size."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+            size += n
+    return digest.hexdigest(), size
+
+
+def version_relpath(identity_values: Iterable[str], number: int, file_name: str) -> str:
+    """`TST/SQ010/SH0010/comp/v003/<file>`, refusing anything that could escape the store."""
+    parts = [*identity_values, version_label(number), file_name]
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\\" in part or "\x00" in part:
+            raise StoreError(f"{part!r} cannot be a folder or file name in the store")
+    return "/".join(parts)
+
+
+class Store:
+    """The folder tree under `[store] root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, relpath: str) -> Path:
+        return self.root / relpath
+
+    def staging_dir(self, token: str) -> Path:
+        return self.root / STAGING / token
+
+    def stage(self, source: Path, token: str, *, link: bool) -> StagedFile:
+        """Bring `source` into the store's staging area without touching `source`."""
+        folder = self.staging_dir(token)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {folder}: {exc.strerror}") from exc
+        target = folder / source.name
+        if link:
+            try:
+                if target.exists():
+                    target.unlink()
+                os.link(source, target)
+                checksum, size = hash_file(target)
+                return StagedFile(token, target, checksum, size)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise StoreError(f"cannot stage {source.name}: {exc.strerror}") from exc
+        return self._copy(source, target, token)
+
+    def _copy(self, source: Path, target: Path, token: str) -> StagedFile:
+        self.require_space(source.stat().st_size)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(source, "rb") as src, open(target, "wb") as dst:
+                buf = bytearray(CHUNK)
+                view = memoryview(buf)
+                while n := src.readinto(buf):
+                    digest.update(view[:n])
+                    dst.write(view[:n])
+                    size += n
+                dst.flush()
+                os.fsync(dst.fileno())
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            raise StoreError(f"cannot copy {source.name} into the store: {exc.strerror}") from exc
+        return StagedFile(token, target, digest.hexdigest(), size)
+
+    def publish(self, staged: StagedFile, relpath: str) -> Path:
+        """Move a staged file to its final, read-only place. Safe to repeat."""
+        final = self.path(relpath)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if staged.path.exists():
+                os.chmod(staged.path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                os.replace(staged.path, final)
+                _fsync_dir(final.parent)
+            elif not final.exists():
+                raise StoreError(f"staged file {staged.path} vanished before it was published")
+        except OSError as exc:
+            raise StoreError(f"cannot publish {final}: {exc.strerror}") from exc
+        self.discard_staged(staged.token)
+        return final
+
+    def link_existing(self, relpath: str, token: str) -> StagedFile:
+        """Stage a file already in the store (for derive): a hard link, or a copy."""
+        return self.stage(self.path(relpath), token, link=True)
+
+    def discard_staged(self, token: str) -> None:
+        shutil.rmtree(self.staging_dir(token), ignore_errors=True)
+
+    def staged_tokens(self) -> list[str]:
+        folder = self.root / STAGING
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    def require_space(self, needed: int, margin: int = 64 * 1024 * 1024) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.root).free
+        if free < needed + margin:
+            raise StoreError(
+                f"store {self.root} has {free // 2**20} MiB free, needs {needed // 2**20} MiB "
+                f"plus {margin // 2**20} MiB headroom"
+            )
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
