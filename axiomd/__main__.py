@@ -1,0 +1,5 @@
+import sys
+
+from axiomd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""Shared fixtures: a fresh PostgreSQL database, a fresh RabbitMQ vhost, a config on disk.
+
+The services are real. If one is down the tests fail loudly rather than skip: a green run
+must mean the behaviour was checked against PostgreSQL and RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy.engine import Engine
+
+from axiomd.catalog import schema
+from axiomd.catalog.db import make_engine
+from axiomd.config import Config, load_config
+
+PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+RABBIT_API_VHOST = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+
+
+def _pg_admin() -> psycopg2.extensions.connection:
+    try:
+        conn = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is required for the tests and is not reachable at {PG_ADMIN}: {exc}")
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database for this test alone."""
+    name = f"axt_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same behaviour checked on both catalogs."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    schema.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+CONFIG_TEMPLATE = """
+[database]
+url = "{db_url}"
+
+[broker]
+url = "{broker_url}"
+prefix = "{prefix}"
+
+[store]
+root = "store"
+
+[watch]
+settle_seconds = {settle}
+rescan_seconds = {rescan}
+
+[[watch.roots]]
+name = "comp"
+path = "drop/comp"
+naming = "shot"
+
+[naming.shot]
+template = "{{show}}_{{seq}}_{{shot}}_{{task}}_v{{version}}.{{ext}}"
+identity = ["show", "seq", "shot", "task"]
+version_policy = "{policy}"
+[naming.shot.fields]
+show = "[A-Z][A-Z0-9]{{1,7}}"
+seq = "SQ[0-9]{{3,4}}"
+shot = "SH[0-9]{{4}}"
+task = "[a-z][a-z0-9]{{1,15}}"
+version = "[0-9]{{3,4}}"
+ext = ["mov", "mp4", "mxf", "exr", "dpx", "png", "jpg", "tif", "wav", "txt"]
+
+[worker]
+max_attempts = {max_attempts}
+lease_seconds = {lease}
+retry_delays = {retry_delays}
+
+[transcode]
+jobs = {jobs}
+
+[logging]
+format = "json"
+level = "{level}"
+"""
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config file into tmp_path (drop root `comp`, store `store/`) and return it."""
+
+    def write(db_url: str, broker_url: str = "", extra: str = "", **overrides: object) -> Path:
+        values: dict[str, object] = {
+            "db_url": db_url, "broker_url": broker_url, "prefix": f"t{uuid.uuid4().hex[:8]}",
+            "settle": 0.3, "rescan": 60, "policy": "reject", "max_attempts": 3, "lease": 30,
+            "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info",
+        }
+        values.update(overrides)
+        text = textwrap.dedent(CONFIG_TEMPLATE.format(**values)) + textwrap.dedent(extra)
+        path = tmp_path / "axiomd.toml"
+        path.write_text(text)
+        (tmp_path / "drop" / "comp").mkdir(parents=True, exist_ok=True)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def config(write_config: Callable[..., Path], db_url: str) -> Config:
+    return load_config(write_config(db_url))
+
+
+def run_cli(*args: str, config: Path | None = None, check: bool = False,
+            env: dict[str, str] | None = None, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run the real `axiomd` command line in a subprocess."""
+    cmd = [sys.executable, "-m", "axiomd"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run([*cmd, *args], capture_output=True, text=True, env=full_env,
+                            cwd=cwd, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"axiomd {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,144 @@
+"""Version numbers are dense and unique, lineage is kept, and nothing is overwritten."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from axiomd.catalog.models import job_t, outbox_t, version_t
+from axiomd.catalog.versions import allocate_version, lineage, list_versions
+from axiomd.errors import DuplicateContent, NotFound, VersionConflict
+from tests.helpers import PROBE, allocate_many, new_version
+
+ASSET = "TST_SQ010_SH0010_comp"
+
+
+def test_first_version_is_v001_without_parent(engine: Engine) -> None:
+    """A new asset starts at 1 and has no parent."""
+    v = allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    assert (v.number, v.label, v.parent, v.status) == (1, "v001", None, "pending")
+
+
+def test_each_version_takes_the_previous_as_parent(engine: Engine) -> None:
+    """Lineage: by default a version's parent is the asset's latest version."""
+    for _ in range(3):
+        allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    assert [(v.label, v.parent) for v in list_versions(engine, ASSET)] == [
+        ("v001", None), ("v002", "v001"), ("v003", "v002")]
+
+
+def test_version_jobs_and_outbox_rows_are_written_together(engine: Engine) -> None:
+    """One allocation writes the version, its jobs and their outbox messages."""
+    v = allocate_version(engine, new_version(), PROBE, with_outbox=True)
+    with engine.connect() as conn:
+        job = conn.execute(select(job_t).where(job_t.c.version_id == v.id)).one()
+        message = conn.execute(select(outbox_t).where(outbox_t.c.job_id == job.id)).one()
+    assert (job.kind, job.status) == ("probe", "queued")
+    assert message.body["job_id"] == job.id and message.body["schema"] == 1
+
+
+def test_embedded_mode_writes_no_outbox_rows(engine: Engine) -> None:
+    """Without a broker, workers claim jobs from the catalog; nothing waits to be published."""
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox_t)).scalar() == 0
+
+
+def test_same_content_as_an_existing_version_is_a_duplicate(engine: Engine) -> None:
+    """Identical content is reported as a duplicate naming the version it matches."""
+    allocate_version(engine, new_version(content="a"), PROBE, with_outbox=False)
+    allocate_version(engine, new_version(content="b"), PROBE, with_outbox=False)
+    with pytest.raises(DuplicateContent) as info:
+        allocate_version(engine, new_version(content="a"), PROBE, with_outbox=False)
+    assert info.value.version_label == "v001"
+    assert [v.number for v in list_versions(engine, ASSET)] == [1, 2]
+
+
+def test_a_refused_allocation_leaves_no_gap(engine: Engine) -> None:
+    """A duplicate rolls back the counter: the next good file still gets the next number."""
+    allocate_version(engine, new_version(content="a"), PROBE, with_outbox=False)
+    with pytest.raises(DuplicateContent):
+        allocate_version(engine, new_version(content="a"), PROBE, with_outbox=False)
+    assert allocate_version(engine, new_version(), PROBE, with_outbox=False).number == 2
+
+
+def test_requested_number_that_is_next_is_accepted(engine: Engine) -> None:
+    """A file named v002 when v001 exists becomes v002."""
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    v = allocate_version(engine, new_version(requested_number=2), PROBE, with_outbox=False)
+    assert v.number == 2
+
+
+@pytest.mark.parametrize("requested", [1, 5])
+def test_requested_number_not_next_is_rejected_by_default(engine: Engine, requested: int) -> None:
+    """Policy `reject`: an existing or gap-making number is refused, saying the next one."""
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    with pytest.raises(VersionConflict, match="next version of .* is v002"):
+        allocate_version(engine, new_version(requested_number=requested), PROBE, with_outbox=False)
+
+
+def test_requested_number_not_next_is_renumbered_under_renumber_policy(engine: Engine) -> None:
+    """Policy `renumber`: the file gets the next number; nothing is overwritten."""
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    v = allocate_version(engine, new_version(requested_number=1, version_policy="renumber"),
+                         PROBE, with_outbox=False)
+    assert v.number == 2
+    assert v.store_path.endswith("v002/TST_SQ010_SH0010_comp_v002.mov")
+
+
+def test_explicit_parent_records_a_branch(engine: Engine) -> None:
+    """A version made from an older one shows up under it in the lineage tree."""
+    for _ in range(2):
+        allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    allocate_version(engine, new_version(parent_number=1), PROBE, with_outbox=False)
+    roots = lineage(engine, ASSET)
+    assert [c.version.label for c in roots[0].children] == ["v002", "v003"]
+
+
+def test_parent_that_does_not_exist_is_refused(engine: Engine) -> None:
+    """Deriving from a version that is not there is an error, not a rootless version."""
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    with pytest.raises(NotFound, match="v009"):
+        allocate_version(engine, new_version(parent_number=9), PROBE, with_outbox=False)
+
+
+def test_unknown_asset_listing_says_so(engine: Engine) -> None:
+    with pytest.raises(NotFound, match="no asset named"):
+        list_versions(engine, "NOPE_SQ010_SH0010_comp")
+
+
+def test_eight_processes_allocating_on_one_asset_get_1_to_800(pg_url: str) -> None:
+    """Under real concurrency on PostgreSQL, numbers are exactly 1..800 with an intact chain."""
+    from axiomd.catalog import schema
+    from axiomd.catalog.db import make_engine
+
+    engine = make_engine(pg_url)
+    schema.upgrade(engine)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:
+        results = pool.starmap(allocate_many, [(pg_url, ASSET, 100)] * 8)
+    numbers = sorted(n for chunk in results for n in chunk)
+    assert numbers == list(range(1, 801))
+    with engine.connect() as conn:
+        rows = conn.execute(select(version_t.c.id, version_t.c.number, version_t.c.parent_id)
+                            .order_by(version_t.c.number)).all()
+    ids = {r.number: r.id for r in rows}
+    assert all(r.parent_id == ids.get(r.number - 1) for r in rows)
+    engine.dispose()
+
+
+def test_four_processes_on_sqlite_also_stay_dense(sqlite_url: str) -> None:
+    """The embedded catalog serialises writers too: no duplicate or missing numbers."""
+    from axiomd.catalog import schema
+    from axiomd.catalog.db import make_engine
+
+    engine = make_engine(sqlite_url)
+    schema.upgrade(engine)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        results = pool.starmap(allocate_many, [(sqlite_url, ASSET, 25)] * 4)
+    assert sorted(n for chunk in results for n in chunk) == list(range(1, 101))
+    engine.dispose()
