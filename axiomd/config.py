@@ -77,6 +77,8 @@ class WorkerSettings:
     lease_seconds: float = 60.0
     retry_delays: tuple[float, ...] = (5.0, 30.0, 120.0)
     prefetch: int = 1
+    early_ack_seconds: float = 900.0
+    shutdown_grace_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,7 @@ class _Reader:
             naming=naming,
             worker=self.worker(self.table(data, "worker", {
                 "concurrency", "max_attempts", "job_timeout_seconds", "lease_seconds",
-                "retry_delays", "prefetch"})),
+                "retry_delays", "prefetch", "early_ack_seconds", "shutdown_grace_seconds"})),
             transcode=self.transcode(self.table(data, "transcode", {"jobs", "presets"})),
             logging=self.logging(self.table(data, "logging", {"format", "level"})),
         )
@@ -323,6 +325,8 @@ class _Reader:
             lease_seconds=self.positive(spec, "worker", "lease_seconds", 60.0),
             retry_delays=tuple(float(d) for d in delays),
             prefetch=int(self.positive(spec, "worker", "prefetch", 1)),
+            early_ack_seconds=self.positive(spec, "worker", "early_ack_seconds", 900.0),
+            shutdown_grace_seconds=self.positive(spec, "worker", "shutdown_grace_seconds", 30.0),
         )
 
     def transcode(self, spec: dict[str, Any]) -> TranscodeSettings:

@@ -36,6 +36,10 @@ class DuplicateContent(AxiomdError):
         self.version_label = version_label
 
 
+class SourceUnreadable(AxiomdError):
+    """The dropped file cannot be read (permissions, I/O error); the artist must fix it."""
+
+
 class NotFound(AxiomdError):
     """An asset, version or job named on the command line does not exist."""
 

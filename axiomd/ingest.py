@@ -37,7 +37,13 @@ from axiomd.catalog.versions import (
     get_version,
 )
 from axiomd.config import Config
-from axiomd.errors import DuplicateContent, NameRejected, NotFound, VersionConflict
+from axiomd.errors import (
+    DuplicateContent,
+    NameRejected,
+    NotFound,
+    SourceUnreadable,
+    VersionConflict,
+)
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule, ParsedName
 from axiomd.store import StagedFile, Store, version_relpath
@@ -133,11 +139,14 @@ class Ingestor:
         link: bool,
         token: str | None = None,
         origin: Path | None = None,
+        expected_size: int | None = None,
     ) -> Outcome:
         """Version `source`; the caller removes the source afterwards if it wants to.
 
         `link` hard-links into the store where possible (the watcher, which then drops the
         source); otherwise the bytes are copied and the source stays as it was.
+        `expected_size` is what the watcher saw settle: if the staged bytes differ, someone
+        is still writing and the outcome is `changed`, with nothing allocated.
         """
         started = time.monotonic()
         origin = origin or source
@@ -150,7 +159,15 @@ class Ingestor:
             return Outcome("rejected", str(origin), str(rejection),
                            field=getattr(rejection, "field", None))
         token = token or new_token()
-        staged = self.store.stage(source, token, link=link)
+        try:
+            staged = self.store.stage(source, token, link=link)
+        except SourceUnreadable as exc:
+            log.info("ingest.rejected", file=str(origin), reason=str(exc), field=None)
+            return Outcome("rejected", str(origin), str(exc))
+        if expected_size is not None and staged.size != expected_size:
+            self.store.discard_staged(token)
+            log.info("ingest.still_changing", file=str(origin), size=staged.size)
+            return Outcome("changed", str(origin), "file changed while it was read")
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
             asset=parsed.asset,

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from axiomd.errors import StoreError
+from axiomd.errors import SourceUnreadable, StoreError
 from axiomd.versioning import version_label
 
 CHUNK = 1024 * 1024
@@ -81,11 +81,16 @@ class Store:
                 if target.exists():
                     target.unlink()
                 os.link(source, target)
-                checksum, size = hash_file(target)
-                return StagedFile(token, target, checksum, size)
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                     raise StoreError(f"cannot stage {source.name}: {exc.strerror}") from exc
+            else:
+                try:
+                    checksum, size = hash_file(target)
+                except OSError as exc:
+                    target.unlink(missing_ok=True)
+                    raise SourceUnreadable(f"cannot read {source.name}: {exc.strerror}") from exc
+                return StagedFile(token, target, checksum, size)
         return self._copy(source, target, token)
 
     def _copy(self, source: Path, target: Path, token: str) -> StagedFile:
@@ -93,7 +98,11 @@ class Store:
         digest = hashlib.sha256()
         size = 0
         try:
-            with open(source, "rb") as src, open(target, "wb") as dst:
+            src = open(source, "rb")  # noqa: SIM115 - closed below, errors told apart
+        except OSError as exc:
+            raise SourceUnreadable(f"cannot read {source.name}: {exc.strerror}") from exc
+        try:
+            with src, open(target, "wb") as dst:
                 buf = bytearray(CHUNK)
                 view = memoryview(buf)
                 while n := src.readinto(buf):

@@ -1,0 +1,316 @@
+"""Jobs in the catalog: claiming with a lease, finishing, failing, retrying.
+
+A claim takes a lease (`lease_owner`, `lease_expires_at`) that the worker renews while
+it works. A lease that runs out means the worker died: the job can be claimed again.
+Finishing a job and deciding its version's status happen in one transaction, with the
+version row locked so two jobs finishing at once cannot both miss "all done".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from axiomd.catalog.db import transaction
+from axiomd.catalog.models import asset_t, job_t, outbox_t, utcnow, version_t
+from axiomd.lifecycle import after_failure, version_status
+from axiomd.messages import JobMessage, routing_key
+from axiomd.versioning import version_label
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this worker holds the lease for, with what it needs to do the work."""
+
+    id: int
+    version_id: int
+    preset: str
+    kind: str
+    attempts: int
+    store_path: str
+    checksum: str
+    asset: str
+    version_number: int
+    original_name: str
+
+    @property
+    def version_label(self) -> str:
+        return version_label(self.version_number)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: int
+    asset: str
+    version: str
+    preset: str
+    kind: str
+    status: str
+    attempts: int
+    last_error: str | None
+    outputs: Any
+    created_at: datetime
+    finished_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job": self.id, "asset": self.asset, "version": self.version, "preset": self.preset,
+            "kind": self.kind, "status": self.status, "attempts": self.attempts,
+            "error": self.last_error, "outputs": self.outputs,
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        and_(job_t.c.status == "queued", job_t.c.available_at <= now),
+        and_(job_t.c.status == "running", job_t.c.lease_expires_at < now),
+    )
+
+
+def claim_next(engine: Engine, owner: str, lease_seconds: float,
+               kinds: Sequence[str] | None = None) -> ClaimedJob | None:
+    """Embedded mode: take the oldest claimable job (SKIP LOCKED on PostgreSQL)."""
+
+    def work(conn: Connection) -> ClaimedJob | None:
+        now = utcnow()
+        candidate = select(job_t.c.id).where(_claimable(now)).order_by(job_t.c.id).limit(1)
+        if kinds:
+            candidate = candidate.where(job_t.c.kind.in_(kinds))
+        job_id = conn.execute(candidate.with_for_update(skip_locked=True)).scalar()
+        return None if job_id is None else _take(conn, job_id, owner, lease_seconds, now)
+
+    return transaction(engine, work)
+
+
+def claim(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> ClaimedJob | None:
+    """Broker mode: take the job a message named, unless it is done, failed or leased."""
+
+    def work(conn: Connection) -> ClaimedJob | None:
+        now = utcnow()
+        # The message is the trigger here: a queued job is due even if its retry delay
+        # has not quite run out by this host's clock.
+        due = or_(job_t.c.status == "queued",
+                  and_(job_t.c.status == "running", job_t.c.lease_expires_at < now))
+        row = conn.execute(
+            select(job_t.c.id).where(job_t.c.id == job_id, due).with_for_update()
+        ).first()
+        return None if row is None else _take(conn, job_id, owner, lease_seconds, now)
+
+    return transaction(engine, work)
+
+
+def _take(conn: Connection, job_id: int, owner: str, lease_seconds: float,
+          now: datetime) -> ClaimedJob:
+    conn.execute(
+        update(job_t).where(job_t.c.id == job_id).values(
+            status="running", lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=job_t.c.attempts + 1, started_at=now,
+        )
+    )
+    row = conn.execute(
+        select(job_t, version_t.c.store_path, version_t.c.checksum, version_t.c.number,
+               version_t.c.original_name, asset_t.c.name.label("asset"))
+        .join(version_t, version_t.c.id == job_t.c.version_id)
+        .join(asset_t, asset_t.c.id == version_t.c.asset_id)
+        .where(job_t.c.id == job_id)
+    ).one()
+    conn.execute(update(version_t).where(version_t.c.id == row.version_id,
+                                         version_t.c.status == "pending")
+                 .values(status="processing"))
+    return ClaimedJob(
+        id=row.id, version_id=row.version_id, preset=row.preset, kind=row.kind,
+        attempts=row.attempts, store_path=row.store_path, checksum=row.checksum,
+        asset=row.asset, version_number=row.number, original_name=row.original_name,
+    )
+
+
+def renew_lease(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> bool:
+    """Extend the lease; False means this worker no longer holds the job."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(job_t)
+            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+        return result.rowcount == 1
+
+
+def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | None = None,
+             media: dict[str, Any] | None = None) -> bool:
+    """Record the job's result and settle its version, atomically.
+
+    Returns False (and changes nothing) when the job is not ours to finish: already done by
+    a redelivered copy, or its lease was lost to another worker.
+    """
+
+    def work(conn: Connection) -> bool:
+        now = utcnow()
+        done = conn.execute(
+            update(job_t)
+            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
+            .values(status="done", outputs=outputs, finished_at=now, lease_owner=None,
+                    lease_expires_at=None, last_error=None)
+            .returning(job_t.c.version_id)
+        ).first()
+        if done is None:
+            return False
+        if media is not None:
+            conn.execute(update(version_t).where(version_t.c.id == done.version_id)
+                         .values(media=media))
+        _settle_version(conn, done.version_id, now)
+        return True
+
+    return transaction(engine, work)
+
+
+def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: int,
+         retry_delays: Sequence[float], retryable: bool, with_outbox: bool) -> bool:
+    """Record a failed attempt: back to the queue after a delay, or failed for good.
+
+    Returns True when the job will be retried.
+    """
+
+    def work(conn: Connection) -> bool:
+        now = utcnow()
+        row = conn.execute(
+            select(job_t).where(job_t.c.id == job_id, job_t.c.status == "running",
+                                job_t.c.lease_owner == owner).with_for_update()
+        ).first()
+        if row is None:
+            return False
+        decision = after_failure(row.attempts, max_attempts, retry_delays, retryable)
+        if decision.retry:
+            available = now + timedelta(seconds=decision.delay_seconds)
+            conn.execute(update(job_t).where(job_t.c.id == job_id).values(
+                status="queued", available_at=available, last_error=error,
+                lease_owner=None, lease_expires_at=None))
+            if with_outbox:
+                _enqueue(conn, [job_id], now, decision.delay_seconds)
+            return True
+        conn.execute(update(job_t).where(job_t.c.id == job_id).values(
+            status="failed", last_error=error, finished_at=now, lease_owner=None,
+            lease_expires_at=None))
+        _settle_version(conn, row.version_id, now,
+                        error=f"job {job_id} ({row.preset}) failed: {error}")
+        return False
+
+    return transaction(engine, work)
+
+
+def release(engine: Engine, job_id: int, owner: str) -> bool:
+    """Give a job back untouched (shutdown before it finished): it does not count as an attempt."""
+    with engine.begin() as conn:
+        return conn.execute(
+            update(job_t)
+            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
+            .values(status="queued", attempts=job_t.c.attempts - 1, lease_owner=None,
+                    lease_expires_at=None, available_at=utcnow())
+        ).rowcount == 1
+
+
+def _settle_version(conn: Connection, version_id: int, now: datetime,
+                    error: str | None = None) -> None:
+    """Lock the version, then set its status from all of its jobs."""
+    conn.execute(select(version_t.c.id).where(version_t.c.id == version_id).with_for_update())
+    states = conn.execute(select(job_t.c.status).where(job_t.c.version_id == version_id)).scalars()
+    status = version_status(states)
+    values: dict[str, Any] = {"status": status}
+    if status in ("complete", "failed"):
+        values["completed_at"] = now
+    if error:
+        values["error"] = error
+    conn.execute(update(version_t).where(version_t.c.id == version_id).values(**values))
+
+
+def _enqueue(conn: Connection, job_ids: Sequence[int], now: datetime, delay: float = 0.0) -> None:
+    rows = conn.execute(
+        select(job_t.c.id, job_t.c.version_id, job_t.c.preset, job_t.c.kind,
+               version_t.c.store_path, version_t.c.checksum)
+        .join(version_t, version_t.c.id == job_t.c.version_id)
+        .where(job_t.c.id.in_(job_ids))
+    ).all()
+    if rows:
+        conn.execute(insert(outbox_t), [
+            {"job_id": r.id, "routing_key": routing_key(r.kind),
+             "body": JobMessage(r.id, r.version_id, r.preset, r.kind, r.store_path,
+                                r.checksum).to_body(),
+             "delay_seconds": delay, "created_at": now}
+            for r in rows
+        ])
+
+
+def requeue_expired(engine: Engine, with_outbox: bool) -> int:
+    """Broker mode: re-publish jobs whose worker died holding the lease (it was acked early)."""
+
+    def work(conn: Connection) -> int:
+        now = utcnow()
+        ids = list(conn.execute(
+            select(job_t.c.id).where(job_t.c.status == "running", job_t.c.lease_expires_at < now)
+            .with_for_update(skip_locked=True)
+        ).scalars())
+        if ids:
+            conn.execute(update(job_t).where(job_t.c.id.in_(ids)).values(
+                status="queued", lease_owner=None, lease_expires_at=None, available_at=now))
+            if with_outbox:
+                _enqueue(conn, ids, now)
+        return len(ids)
+
+    return transaction(engine, work)
+
+
+def retry_failed(engine: Engine, job_ids: Sequence[int] | None, with_outbox: bool) -> list[int]:
+    """Put failed jobs back in the queue with fresh attempts; their versions reopen."""
+
+    def work(conn: Connection) -> list[int]:
+        now = utcnow()
+        query = select(job_t.c.id, job_t.c.version_id).where(job_t.c.status == "failed")
+        if job_ids is not None:
+            query = query.where(job_t.c.id.in_(job_ids))
+        rows = conn.execute(query.with_for_update()).all()
+        ids = [r.id for r in rows]
+        if not ids:
+            return []
+        conn.execute(update(job_t).where(job_t.c.id.in_(ids)).values(
+            status="queued", attempts=0, available_at=now, finished_at=None))
+        for version_id in {r.version_id for r in rows}:
+            conn.execute(update(version_t).where(version_t.c.id == version_id)
+                         .values(error=None, completed_at=None))
+            _settle_version(conn, version_id, now)
+        if with_outbox:
+            _enqueue(conn, ids, now)
+        return ids
+
+    return transaction(engine, work)
+
+
+def list_jobs(engine: Engine, status: str | None = None, limit: int = 500) -> list[JobInfo]:
+    query = (
+        select(job_t, version_t.c.number, asset_t.c.name.label("asset"))
+        .join(version_t, version_t.c.id == job_t.c.version_id)
+        .join(asset_t, asset_t.c.id == version_t.c.asset_id)
+        .order_by(job_t.c.id.desc()).limit(limit)
+    )
+    if status:
+        query = query.where(job_t.c.status == status)
+    with engine.connect() as conn:
+        return [
+            JobInfo(r.id, r.asset, version_label(r.number), r.preset, r.kind, r.status,
+                    r.attempts, r.last_error, r.outputs, r.created_at, r.finished_at)
+            for r in conn.execute(query)
+        ]
+
+
+def job_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(job_t.c.status, func.count()).group_by(job_t.c.status))
+        counts = {state: 0 for state in ("queued", "running", "done", "failed")}
+        counts.update({status: n for status, n in rows})
+        return counts

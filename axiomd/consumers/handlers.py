@@ -1,0 +1,59 @@
+"""Job kinds and the code that does each. A handler gets the claimed job and a context,
+does its work, and returns what to record; raising `JobFailed` records a failure.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from axiomd.catalog.jobs import ClaimedJob
+from axiomd.config import Config, Preset
+from axiomd.errors import JobFailed
+from axiomd.store import Store
+
+
+@dataclass
+class JobResult:
+    outputs: dict[str, Any] | None = None
+    media: dict[str, Any] | None = None
+
+
+@dataclass
+class JobContext:
+    config: Config
+    store: Store
+    preset: Preset
+    stop: threading.Event = field(default_factory=threading.Event)
+    log: Any = None
+
+
+Handler = Callable[[ClaimedJob, JobContext], JobResult]
+
+
+def noop(job: ClaimedJob, ctx: JobContext) -> JobResult:
+    """Does nothing but check the source exists; for smoke tests of a deployment.
+
+    Options: `sleep_seconds` (pretend to work), `fail_message` (fail every attempt).
+    """
+    if not ctx.store.path(job.store_path).is_file():
+        raise JobFailed(f"source {job.store_path} is missing from the store", retryable=False)
+    deadline = time.monotonic() + float(ctx.preset.options.get("sleep_seconds", 0))
+    while time.monotonic() < deadline and not ctx.stop.is_set():
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    if ctx.stop.is_set():
+        raise InterruptedError("worker stopping")
+    message = ctx.preset.options.get("fail_message")
+    if message:
+        raise JobFailed(str(message))
+    return JobResult(outputs={"noop": True})
+
+
+def registry() -> dict[str, Handler]:
+    """Every job kind this worker can run."""
+    from axiomd.consumers.media import probe, proxy, thumbnail
+
+    return {"noop": noop, "probe": probe, "proxy": proxy, "thumbnail": thumbnail}

@@ -1,0 +1,43 @@
+"""Job and version state transitions. Pure: the catalog applies what these decide.
+
+    job:      queued ─claim─▶ running ─▶ done
+                 ▲              │
+                 └── retry ◀────┴─▶ failed   (after max_attempts, or not retryable)
+    version:  pending ─first claim─▶ processing ─▶ complete (all jobs done)
+                                                 └▶ failed   (any job failed for good)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+JOB_STATES = ("queued", "running", "done", "failed")
+VERSION_STATES = ("pending", "processing", "complete", "failed")
+
+
+@dataclass(frozen=True)
+class AfterFailure:
+    retry: bool
+    delay_seconds: float
+
+
+def after_failure(attempts: int, max_attempts: int, retry_delays: Sequence[float],
+                  retryable: bool = True) -> AfterFailure:
+    """Retry with the configured backoff while attempts remain, else fail for good."""
+    if not retryable or attempts >= max_attempts:
+        return AfterFailure(retry=False, delay_seconds=0.0)
+    delay = retry_delays[min(attempts, len(retry_delays)) - 1] if retry_delays else 0.0
+    return AfterFailure(retry=True, delay_seconds=delay)
+
+
+def version_status(job_states: Iterable[str]) -> str:
+    """A version's status, read off its jobs' states."""
+    states = list(job_states)
+    if any(s == "failed" for s in states):
+        return "failed"
+    if all(s == "done" for s in states):
+        return "complete"
+    if any(s in ("running", "done") for s in states):
+        return "processing"
+    return "pending"

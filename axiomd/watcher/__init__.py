@@ -1,0 +1,1 @@
+"""The watcher: drop folders to versions, losing nothing."""

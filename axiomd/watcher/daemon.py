@@ -1,0 +1,391 @@
+"""`axiomd watch`: drop folders in, versions out.
+
+How one file travels, and why a kill -9 at any point loses nothing:
+
+1. Events (inotify, or polling for shares) and periodic scans feed a `SettleTracker`.
+2. A settled file is *claimed* by renaming it into `<root>/.axiomd/staging/<token>/`.
+   Rename is atomic, so of several watchers on one root exactly one wins.
+3. The `Ingestor` stages it in the store (hard link, or fsynced copy), allocates the
+   version in one transaction recording the token, and publishes it to its final path.
+4. Only then is the drop-side staged file removed (or moved to `_rejected/` or
+   `_duplicates/` with a note for the artist).
+
+At start, before anything else, `recover` finishes what a dead watcher of this host left:
+a staged file whose token has a committed version is finished (published, then removed
+from staging); one without a version goes back where the artist put it and is ingested
+as if new. The token is unique per file, so this never makes a second version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import queue
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver
+
+from axiomd.catalog.versions import find_by_token
+from axiomd.config import Config, DropRoot
+from axiomd.daemon import Pulse, Shutdown, sd_notify
+from axiomd.errors import CatalogUnavailable, StoreError
+from axiomd.ingest import Ingestor, new_token, pid_alive, token_owner
+from axiomd.log import get_logger
+from axiomd.watcher.drop import (
+    DUPLICATES,
+    REJECTED,
+    RESERVED,
+    WORKDIR,
+    duplicate_note,
+    free_name,
+    is_ignored,
+    rejection_note,
+    set_aside,
+)
+from axiomd.watcher.settle import SettleTracker, Snapshot
+
+log = get_logger("watcher")
+
+STAGING = "staging"
+
+
+def snapshot_of(path: Path) -> Snapshot | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return Snapshot(st.st_size, st.st_mtime_ns)
+
+
+class _Events(FileSystemEventHandler):
+    """Turns watchdog events into paths to look at; the main loop does the looking."""
+
+    def __init__(self, inbox: queue.SimpleQueue[Path]) -> None:
+        self.inbox = inbox
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("deleted", "opened", "closed_no_write"):
+            return
+        path = event.dest_path if event.event_type == "moved" else event.src_path
+        self.inbox.put(Path(os.fsdecode(path)))
+
+
+class _OverflowAlarm(logging.Handler):
+    """watchdog reports a kernel event-queue overflow only as a log line: rescan on it."""
+
+    def __init__(self, flag: threading.Event) -> None:
+        super().__init__(logging.WARNING)
+        self.flag = flag
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.flag.set()
+
+
+class Watcher:
+    def __init__(self, config: Config, ingestor: Ingestor, shutdown: Shutdown) -> None:
+        self.config = config
+        self.ingestor = ingestor
+        self.shutdown = shutdown
+        self.tracker = SettleTracker(config.watch.settle_seconds)
+        self.inbox: queue.SimpleQueue[Path] = queue.SimpleQueue()
+        self.rescan_now = threading.Event()
+        self.observers: dict[bool, BaseObserver] = {}
+        self.watches: dict[str, ObservedWatch] = {}
+        self.polled: set[str] = {r.name for r in config.watch.roots if r.poll}
+        self.missing: set[str] = set()
+        self.pause_until = 0.0
+        self.backoff = 0.5
+        self.processed = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        pulse = Pulse(self.ingestor.engine, "watcher")
+        alarm = _OverflowAlarm(self.rescan_now)
+        logging.getLogger("watchdog").addHandler(alarm)
+        try:
+            self.recover()
+            for root in self.config.watch.roots:
+                self._schedule(root)
+            sd_notify("READY=1")
+            log.info("watch.started", roots=[str(r.path) for r in self.config.watch.roots])
+            self.rescan()
+            last_rescan = time.monotonic()
+            while not self.shutdown.stop_taking.is_set():
+                pulse.beat()
+                self._drain_inbox()
+                now = time.monotonic()
+                if self.rescan_now.is_set() or now - last_rescan >= self.config.watch.rescan_seconds:
+                    self.rescan_now.clear()
+                    self.rescan()
+                    last_rescan = now
+                if now >= self.pause_until:
+                    self._ingest_due()
+                self._wait()
+        finally:
+            for observer in self.observers.values():
+                observer.stop()
+            for observer in self.observers.values():
+                observer.join(timeout=5)
+            logging.getLogger("watchdog").removeHandler(alarm)
+            pulse.forget()
+            log.info("watch.stopped", processed=self.processed)
+
+    def _wait(self) -> None:
+        """Sleep until an event arrives or the next file could be settled."""
+        timeout = min(0.25, self.config.watch.settle_seconds / 4)
+        if len(self.tracker) == 0:
+            timeout = 0.5
+        try:
+            path = self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._look_at(path)
+
+    # -- observing -------------------------------------------------------------------------
+
+    def _observer(self, poll: bool) -> BaseObserver:
+        if poll not in self.observers:
+            observer = PollingObserver(timeout=min(2.0, self.config.watch.settle_seconds)) \
+                if poll else Observer()
+            observer.start()
+            self.observers[poll] = observer
+        return self.observers[poll]
+
+    def _schedule(self, root: DropRoot) -> None:
+        if not root.path.is_dir():
+            if root.name not in self.missing:
+                log.error("watch.root_missing", root=root.name, path=str(root.path))
+                self.missing.add(root.name)
+            return
+        handler = _Events(self.inbox)
+        poll = root.name in self.polled
+        try:
+            self.watches[root.name] = self._observer(poll).schedule(
+                handler, str(root.path), recursive=root.recursive)
+        except OSError as exc:
+            if poll or exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                raise
+            log.error("watch.inotify_exhausted", root=root.name, path=str(root.path),
+                      error=str(exc), fallback="polling",
+                      hint="raise fs.inotify.max_user_watches / max_user_instances")
+            self.polled.add(root.name)
+            self.watches[root.name] = self._observer(True).schedule(
+                handler, str(root.path), recursive=root.recursive)
+        if root.name in self.missing:
+            self.missing.discard(root.name)
+            log.info("watch.root_back", root=root.name, path=str(root.path))
+
+    def _check_roots(self) -> None:
+        """A vanished root (unmounted share) is reported and waited for, never 'emptied'."""
+        for root in self.config.watch.roots:
+            if root.path.is_dir():
+                if root.name in self.missing or root.name not in self.watches:
+                    self._schedule(root)
+            elif root.name not in self.missing:
+                log.error("watch.root_missing", root=root.name, path=str(root.path))
+                self.missing.add(root.name)
+                watch = self.watches.pop(root.name, None)
+                if watch is not None:
+                    observer = self._observer(root.name in self.polled)
+                    with contextlib.suppress(KeyError, OSError):
+                        observer.unschedule(watch)
+
+    def _root_of(self, path: Path) -> DropRoot | None:
+        for root in self.config.watch.roots:
+            if path.is_relative_to(root.path):
+                return root
+        return None
+
+    def _wanted(self, root: DropRoot, path: Path) -> bool:
+        rel = path.relative_to(root.path)
+        if not rel.parts or rel.parts[0] in RESERVED:
+            return False
+        if not root.recursive and len(rel.parts) > 1:
+            return False
+        return not any(is_ignored(part, self.config.watch.ignore) for part in rel.parts)
+
+    def _look_at(self, path: Path) -> None:
+        root = self._root_of(path)
+        if root is None or not self._wanted(root, path):
+            return
+        try:
+            st = os.lstat(path)
+        except OSError:
+            self.tracker.observe(path, None, time.monotonic())
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self._scan_dir(root, path)  # a folder moved in brings files without events
+            return
+        self.tracker.observe(path, Snapshot(st.st_size, st.st_mtime_ns), time.monotonic())
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                path = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._look_at(path)
+
+    def rescan(self) -> None:
+        """Find every file in every root, events or not (start-up, overflow, polling gaps)."""
+        self._check_roots()
+        for root in self.config.watch.roots:
+            if root.name not in self.missing:
+                self._scan_dir(root, root.path)
+
+    def _scan_dir(self, root: DropRoot, folder: Path) -> None:
+        now = time.monotonic()
+        for path, st in self._walk(root, folder):
+            self.tracker.observe(path, Snapshot(st.st_size, st.st_mtime_ns), now)
+
+    def _walk(self, root: DropRoot, folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = list(os.scandir(current))
+            except OSError as exc:
+                log.warning("watch.unreadable_folder", path=str(current), error=str(exc))
+                continue
+            for entry in entries:
+                path = Path(entry.path)
+                if not self._wanted(root, path):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    if root.recursive:
+                        stack.append(path)
+                    continue
+                yield path, st
+
+    # -- ingesting -------------------------------------------------------------------------
+
+    def _ingest_due(self) -> None:
+        for path, snapshot in self.tracker.due(time.monotonic()):
+            if self.shutdown.stop_taking.is_set():
+                self.tracker.observe(path, snapshot, 0.0)
+                continue
+            root = self._root_of(path)
+            if root is None:
+                continue
+            try:
+                self.ingest_one(root, path, snapshot)
+                self.backoff = 0.5
+            except (CatalogUnavailable, DBAPIError, StoreError) as exc:
+                # Put it back as already-settled; nothing moves until the backoff is over.
+                self.tracker.observe(path, snapshot, 0.0)
+                self.pause_until = time.monotonic() + self.backoff
+                log.error("ingest.deferred", file=str(path), error=str(exc),
+                          retry_in=self.backoff)
+                self.backoff = min(self.backoff * 2, 30.0)
+                return
+
+    def ingest_one(self, root: DropRoot, path: Path, snapshot: Snapshot) -> None:
+        rel = path.relative_to(root.path)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if Snapshot(st.st_size, st.st_mtime_ns) != snapshot:
+            self.tracker.observe(path, Snapshot(st.st_size, st.st_mtime_ns), time.monotonic())
+            return
+        log.info("ingest.settled", file=str(path), size=st.st_size)
+        if stat.S_ISLNK(st.st_mode):
+            log.warning("ingest.symlink_ignored", file=str(path), target=os.readlink(path),
+                        reason="symlinks are never followed; drop the file itself")
+            return
+        rule = self.config.rule_for(root)
+        if not stat.S_ISREG(st.st_mode):
+            reason = "is not a regular file (a pipe, socket or device); only files are ingested"
+            self._set_aside(root, rel, path, REJECTED,
+                            rejection_note(path.name, reason, rule.example, rule.template))
+            log.info("ingest.rejected", file=str(path), reason=reason)
+            return
+        token = new_token()
+        staged = root.path / WORKDIR / STAGING / token / rel
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(path, staged)
+        except FileNotFoundError:
+            shutil.rmtree(root.path / WORKDIR / STAGING / token, ignore_errors=True)
+            return  # another watcher claimed it first
+        try:
+            outcome = self.ingestor.ingest(staged, rule, link=True, token=token, origin=path,
+                                           expected_size=snapshot.size)
+        except BaseException:
+            self._put_back(staged, path)
+            shutil.rmtree(root.path / WORKDIR / STAGING / token, ignore_errors=True)
+            raise
+        if outcome.status == "accepted":
+            staged.unlink()
+        elif outcome.status == "changed":
+            self._put_back(staged, path)
+            self.tracker.observe(path, snapshot_of(path), time.monotonic())
+        elif outcome.status == "duplicate":
+            self._set_aside(root, rel, staged, DUPLICATES, duplicate_note(path.name, outcome.reason))
+        else:
+            self._set_aside(root, rel, staged, REJECTED,
+                            rejection_note(path.name, outcome.reason, rule.example, rule.template))
+        shutil.rmtree(root.path / WORKDIR / STAGING / token, ignore_errors=True)
+        self.processed += 1
+
+    def _set_aside(self, root: DropRoot, rel: Path, current: Path, folder: str, note: str) -> None:
+        target = set_aside(root.path, rel, current, folder, note)
+        log.info("ingest.set_aside", file=str(root.path / rel), moved_to=str(target))
+
+    @staticmethod
+    def _put_back(staged: Path, original: Path) -> None:
+        if staged.exists():
+            original.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staged, free_name(original))
+
+    # -- recovery --------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Finish or undo what dead processes of this host left half-way (see module doc)."""
+        self.ingestor.recover_staged()
+        for root in self.config.watch.roots:
+            staging = root.path / WORKDIR / STAGING
+            if not staging.is_dir():
+                continue
+            for token_dir in staging.iterdir():
+                owner = token_owner(token_dir.name)
+                if owner is None or owner[0] != self.ingestor.host:
+                    continue
+                if owner[1] == os.getpid() or pid_alive(owner[1]):
+                    continue
+                self._recover_token(root, token_dir)
+
+    def _recover_token(self, root: DropRoot, token_dir: Path) -> None:
+        version = find_by_token(self.ingestor.engine, token_dir.name)
+        for staged in [p for p in token_dir.rglob("*") if not p.is_dir()]:
+            original = root.path / staged.relative_to(token_dir)
+            if version is not None:
+                store = self.ingestor.store
+                if not store.path(version.store_path).exists():
+                    store.publish(store.stage(staged, token_dir.name, link=True),
+                                  version.store_path)
+                staged.unlink()
+                log.info("ingest.recovered", file=str(original), asset=version.asset,
+                         version=version.label, version_id=version.id, action="finished")
+            else:
+                self._put_back(staged, original)
+                log.info("ingest.recovered", file=str(original), action="returned")
+        shutil.rmtree(token_dir, ignore_errors=True)
+
