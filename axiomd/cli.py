@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from axiomd import health
 from axiomd.app import App, open_app
-from axiomd.catalog import schema
-from axiomd.catalog.db import reachable, redact
+from axiomd.catalog import jobs, schema
+from axiomd.catalog.db import make_url_is_sqlite, reachable, redact
 from axiomd.catalog.versions import (
     LineageNode,
     get_version,
@@ -19,6 +20,7 @@ from axiomd.catalog.versions import (
     list_assets,
     list_versions,
 )
+from axiomd.daemon import Shutdown
 from axiomd.errors import (
     AxiomdError,
     CatalogUnavailable,
@@ -27,6 +29,7 @@ from axiomd.errors import (
     StoreError,
 )
 from axiomd.log import configure_logging
+from axiomd.supervise import Children, axiomd_command
 from axiomd.versioning import parse_label
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -50,10 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"axiomd: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except CatalogUnavailable as exc:
-        print(f"axiomd: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except (NotFound, StoreError, AxiomdError) as exc:
+    except (NotFound, StoreError, CatalogUnavailable, AxiomdError) as exc:
         print(f"axiomd: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -115,6 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("asset")
     p.add_argument("--from", dest="source", required=True, help="label such as v002")
     p.add_argument("--json", action="store_true")
+
+    p = command("jobs", cmd_jobs, "list jobs, newest first")
+    p.add_argument("--status", choices=["queued", "running", "done", "failed"])
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+
+    p = command("retry", cmd_retry, "put failed jobs back in the queue")
+    p.add_argument("job_ids", nargs="*", type=int, metavar="JOB_ID")
+    p.add_argument("--failed", action="store_true", help="every failed job")
+
+    p = command("status", cmd_status, "health: catalog, broker, backlog, jobs, daemons; "
+                "exit 1 when unhealthy")
+    p.add_argument("--json", action="store_true")
+
+    command("watch", cmd_watch, "watch the drop folders and ingest settled files")
+    p = command("worker", cmd_worker, "run jobs (from RabbitMQ, or the catalog when embedded)")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="worker processes to start (one job each); default 1")
+    command("relay", cmd_relay, "publish the catalog outbox to RabbitMQ")
+    command("run", cmd_run, "everything on one machine: watcher, relay (with a broker) "
+            "and [worker] concurrency workers")
     return parser
 
 
@@ -256,6 +277,152 @@ def cmd_derive(app: App, args: argparse.Namespace) -> int:
     else:
         print(f"{version.asset} {version.label} (from {version.parent})  "
               f"{app.store.path(version.store_path)}")
+    return EXIT_OK
+
+
+def cmd_jobs(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    rows = jobs.list_jobs(app.engine, args.status, args.limit)
+    if args.json:
+        print(json.dumps([j.to_json() for j in rows], indent=2))
+    else:
+        print_table(["JOB", "ASSET", "VERSION", "PRESET", "STATUS", "TRIES", "ERROR"],
+                    [[str(j.id), j.asset, j.version, j.preset, j.status, str(j.attempts),
+                      (j.last_error or "")[:80]] for j in rows])
+    return EXIT_OK
+
+
+def cmd_retry(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    if not args.failed and not args.job_ids:
+        print("axiomd: name job ids, or --failed for every failed job", file=sys.stderr)
+        return EXIT_USAGE
+    ids = jobs.retry_failed(app.engine, None if args.failed else args.job_ids,
+                            with_outbox=not app.config.broker.embedded)
+    missing = sorted(set(args.job_ids) - set(ids))
+    if ids:
+        print(f"requeued {len(ids)} job(s): {', '.join(map(str, ids))}")
+    if missing:
+        print(f"axiomd: not failed (or unknown), left alone: {', '.join(map(str, missing))}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if not ids:
+        print("no failed jobs")
+    return EXIT_OK
+
+
+def cmd_status(app: App, args: argparse.Namespace) -> int:
+    report = health.check(app.config, app.engine)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return EXIT_OK if report.healthy else EXIT_FAILED
+    db = report.database
+    print(f"catalog   {db['url']}  {'ok' if db['reachable'] else 'UNREACHABLE'}")
+    if report.broker.get("mode") == "embedded":
+        print("broker    embedded (jobs claimed from the catalog)")
+    else:
+        state = "ok" if report.broker.get("reachable") else "UNREACHABLE"
+        print(f"broker    {report.broker.get('url')}  {state}")
+        for queue, depth in report.broker.get("queues", {}).items():
+            print(f"  queue   {queue}: {depth if depth is not None else '?'} ready")
+    if report.outbox:
+        print(f"outbox    {report.outbox['backlog']} unsent, oldest "
+              f"{report.outbox['oldest_age_seconds']} s")
+    if report.jobs:
+        print("jobs      " + ", ".join(f"{k} {v}" for k, v in report.jobs.items())
+              + f" (failed in the last hour: {report.failed_last_hour})")
+    for proc in report.processes:
+        flag = "  STALE" if proc["stale"] else ""
+        print(f"process   {proc['role']:<8} {proc['process']}  seen {proc['age_seconds']} s ago{flag}")
+    for problem in report.problems:
+        print(f"PROBLEM   {problem}")
+    print("healthy" if report.healthy else "UNHEALTHY")
+    return EXIT_OK if report.healthy else EXIT_FAILED
+
+
+def _daemon(app: App) -> Shutdown:
+    _require_schema(app)
+    shutdown = Shutdown(app.config.worker.shutdown_grace_seconds)
+    shutdown.install()
+    return shutdown
+
+
+def cmd_watch(app: App, args: argparse.Namespace) -> int:
+    from axiomd.watcher.daemon import Watcher
+
+    if not app.config.watch.roots:
+        raise ConfigError("no [[watch.roots]] configured: nothing to watch")
+    Watcher(app.config, app.ingestor, _daemon(app)).run()
+    return EXIT_OK
+
+
+def cmd_relay(app: App, args: argparse.Namespace) -> int:
+    from axiomd.relay import Relay
+
+    if app.config.broker.embedded:
+        raise ConfigError("broker.url is empty (embedded mode): there is nothing to relay")
+    Relay(app.config, app.engine, _daemon(app)).run()
+    return EXIT_OK
+
+
+def cmd_worker(app: App, args: argparse.Namespace) -> int:
+    shutdown = _daemon(app)
+    if args.concurrency > 1:
+        children = Children([axiomd_command(app.config.path, "worker")] * args.concurrency,
+                            shutdown)
+        children.start()
+        _supervise(children, shutdown, app.config.worker.shutdown_grace_seconds)
+        return EXIT_OK
+    _worker(app, shutdown).run()
+    return EXIT_OK
+
+
+def _worker(app: App, shutdown: Shutdown) -> Any:
+    from axiomd.consumers.worker import EmbeddedWorker, RabbitWorker
+
+    kind = EmbeddedWorker if app.config.broker.embedded else RabbitWorker
+    return kind(app.config, app.engine, app.store, shutdown)
+
+
+def _supervise(children: Children, shutdown: Shutdown, grace: float) -> None:
+    while not shutdown.stop_taking.wait(0.5):
+        children.check()
+    children.stop(grace)
+
+
+def cmd_run(app: App, args: argparse.Namespace) -> int:
+    """The embedded default: one command, one machine, everything."""
+    import threading
+
+    from axiomd.relay import Relay
+    from axiomd.watcher.daemon import Watcher
+
+    if make_url_is_sqlite(app.config.database_url):
+        schema.upgrade(app.engine)
+    shutdown = _daemon(app)
+    commands = [axiomd_command(app.config.path, "worker")] * app.config.worker.concurrency
+    children = Children(commands, shutdown)
+    children.start()
+    relay = None
+    if not app.config.broker.embedded:
+        relay = threading.Thread(target=Relay(app.config, app.engine, shutdown).run,
+                                 kwargs={"notify_ready": False}, name="relay", daemon=True)
+        relay.start()
+    supervisor = threading.Thread(target=_supervise, name="supervisor", daemon=True,
+                                  args=(children, shutdown, app.config.worker.shutdown_grace_seconds))
+    supervisor.start()
+    try:
+        if app.config.watch.roots:
+            for root in app.config.watch.roots:
+                root.path.mkdir(parents=True, exist_ok=True)
+            Watcher(app.config, app.ingestor, shutdown).run()
+        else:
+            shutdown.stop_taking.wait()
+    finally:
+        shutdown.request("watcher stopped")
+        supervisor.join()
+        if relay is not None:
+            relay.join(timeout=10)
     return EXIT_OK
 
 

@@ -59,6 +59,10 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def make_url_is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
 def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
