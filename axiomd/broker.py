@@ -60,7 +60,8 @@ class Topology:
 
 def connect(url: str, heartbeat: int = 30) -> BlockingConnection:
     params = pika.URLParameters(url)
-    params.heartbeat = heartbeat
+    if "heartbeat=" not in url:
+        params.heartbeat = heartbeat
     params.blocked_connection_timeout = 60
     params.connection_attempts = 1
     params.socket_timeout = 10

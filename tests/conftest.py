@@ -23,7 +23,7 @@ from axiomd.catalog.db import make_engine
 from axiomd.config import Config, load_config
 
 PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-RABBIT_API_VHOST = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+AMQP_BASE = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
 
 def _pg_admin() -> psycopg2.extensions.connection:
@@ -106,6 +106,7 @@ ext = ["mov", "mp4", "mxf", "exr", "dpx", "png", "jpg", "tif", "wav", "txt"]
 max_attempts = {max_attempts}
 lease_seconds = {lease}
 retry_delays = {retry_delays}
+{extra_worker}
 
 [transcode]
 jobs = {jobs}
@@ -124,7 +125,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         values: dict[str, object] = {
             "db_url": db_url, "broker_url": broker_url, "prefix": f"t{uuid.uuid4().hex[:8]}",
             "settle": 0.3, "rescan": 60, "policy": "reject", "max_attempts": 3, "lease": 30,
-            "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info",
+            "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info", "extra_worker": "",
         }
         values.update(overrides)
         text = textwrap.dedent(CONFIG_TEMPLATE.format(**values)) + textwrap.dedent(extra)
@@ -155,3 +156,95 @@ def run_cli(*args: str, config: Path | None = None, check: bool = False,
         raise AssertionError(f"axiomd {' '.join(args)} exited {result.returncode}:\n"
                              f"{result.stdout}\n{result.stderr}")
     return result
+
+
+def rabbitmqctl(*args: str) -> str:
+    result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
+                            timeout=120)
+    if result.returncode != 0:
+        raise AssertionError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A RabbitMQ vhost of this test's own, deleted afterwards."""
+    import pika
+
+    vhost = f"axt-{uuid.uuid4().hex[:10]}"
+    try:
+        pika.BlockingConnection(pika.URLParameters(f"{AMQP_BASE}/%2F")).close()
+    except Exception as exc:
+        pytest.fail(f"RabbitMQ is required for the tests and is not reachable: {exc}")
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"{AMQP_BASE}/{vhost}"
+    rabbitmqctl("delete_vhost", vhost)
+
+
+class Daemon:
+    """A real axiomd process, its output in a log file the test can read."""
+
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "axiomd", "--config", str(config), *args],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+
+    def events(self) -> list[dict[str, object]]:
+        import json
+
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[..., Daemon]]:
+    """Start axiomd daemons; every one still running is stopped after the test."""
+    started: list[Daemon] = []
+
+    def start(config: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon(config, *args, env=env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str,
+             every: float = 0.2) -> None:
+    """Poll until `predicate()` is truthy; fail the test saying what did not happen."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    if not predicate():
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -1,0 +1,216 @@
+"""Outbox → RabbitMQ → worker: at least once, idempotent, and nothing lost on faults."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pika
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from axiomd.catalog import schema
+from axiomd.catalog.db import make_engine
+from axiomd.catalog.models import job_t, outbox_t, version_t
+from axiomd.catalog.versions import JobSpec, allocate_version
+from axiomd.config import load_config
+from axiomd.store import Store
+from tests.conftest import Daemon, rabbitmqctl, wait_for
+from tests.helpers import new_version
+
+NOOP = [JobSpec("noop", "noop")]
+
+
+def noop_preset(sleep: float = 0.0, fail: str | None = None) -> str:
+    text = f"\n[transcode.presets.noop]\nkind = \"noop\"\nsleep_seconds = {sleep}\n"
+    return text + (f"fail_message = \"{fail}\"\n" if fail else "")
+
+
+@pytest.fixture
+def setup(write_config: Callable[..., Path], pg_url: str, broker_url: str,
+          tmp_path: Path) -> Callable[..., tuple[Path, Engine]]:
+    """A config on PostgreSQL + this test's vhost, jobs of kind noop, schema ready."""
+
+    def make(sleep: float = 0.0, fail: str | None = None, broker: str | None = None,
+             **overrides: object) -> tuple[Path, Engine]:
+        overrides.setdefault("jobs", '["noop"]')
+        path = write_config(pg_url, broker or broker_url, extra=noop_preset(sleep, fail),
+                            **overrides)
+        engine = make_engine(pg_url)
+        schema.upgrade(engine)
+        return path, engine
+
+    return make
+
+
+def add_versions(engine: Engine, config_path: Path, count: int) -> list[int]:
+    """Versions with real files in the store, their noop jobs in the outbox."""
+    config = load_config(config_path)
+    store = Store(config.store_root)
+    ids = []
+    for _ in range(count):
+        v = allocate_version(engine, new_version(), NOOP, with_outbox=True)
+        path = store.path(v.store_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+        ids.append(v.id)
+    return ids
+
+
+def job_states(engine: Engine) -> list[tuple[str, int]]:
+    with engine.connect() as conn:
+        return [(r.status, r.attempts) for r in conn.execute(
+            select(job_t.c.status, job_t.c.attempts).order_by(job_t.c.id))]
+
+
+def all_done(engine: Engine) -> bool:
+    states = job_states(engine)
+    return bool(states) and all(s == "done" for s, _ in states)
+
+
+def dead_letter_count(broker_url: str, prefix: str) -> int:
+    conn = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        return conn.channel().queue_declare(f"{prefix}.dead", passive=True).method.message_count
+    finally:
+        conn.close()
+
+
+def test_job_flows_from_outbox_through_rabbitmq_to_done(setup: Callable[..., tuple[Path, Engine]],
+                                                        daemons: Callable[..., Daemon]) -> None:
+    """End to end: allocation writes the outbox, the relay publishes, a worker completes."""
+    config, engine = setup()
+    add_versions(engine, config, 3)
+    daemons(config, "relay")
+    daemons(config, "worker")
+    wait_for(lambda: all_done(engine), 60, "all jobs done")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox_t)
+                            .where(outbox_t.c.sent_at.is_(None))).scalar() == 0
+        assert set(conn.execute(select(version_t.c.status)).scalars()) == {"complete"}
+
+
+def test_killed_worker_job_is_redelivered_and_completes_once(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+    """kill -9 mid-job: the lease runs out, the job runs again and is done exactly once."""
+    config, engine = setup(sleep=3.0, lease=2)
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    first = daemons(config, "worker")
+    wait_for(lambda: job_states(engine) == [("running", 1)], 30, "the job to start")
+    first.kill()
+    second = daemons(config, "worker")
+    wait_for(lambda: all_done(engine), 60, "the job to be done after redelivery")
+    assert job_states(engine) == [("done", 2)]
+    done = [e for e in second.events() if e.get("event") == "job.done"]
+    assert len(done) == 1
+
+
+def test_broker_restart_during_500_jobs_loses_none(setup: Callable[..., tuple[Path, Engine]],
+                                                   daemons: Callable[..., Daemon]) -> None:
+    """RabbitMQ stops and starts mid-stream: every job completes, the outbox drains."""
+    config, engine = setup()
+    add_versions(engine, config, 500)
+    daemons(config, "relay")
+    daemons(config, "worker")
+    daemons(config, "worker")
+    wait_for(lambda: sum(s == "done" for s, _ in job_states(engine)) >= 50, 60, "50 jobs done")
+    rabbitmqctl("stop_app")
+    try:
+        time.sleep(2)
+    finally:
+        rabbitmqctl("start_app")
+    wait_for(lambda: all_done(engine), 180, "all 500 jobs done after the broker restart")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox_t)
+                            .where(outbox_t.c.sent_at.is_(None))).scalar() == 0
+
+
+def test_poison_message_is_dead_lettered_and_worker_carries_on(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
+        broker_url: str) -> None:
+    """Bad JSON, an unknown schema: dead-letter queue, a log event, and the next job runs."""
+    config, engine = setup()
+    prefix = load_config(config).broker.prefix
+    worker = daemons(config, "worker")
+    wait_for(lambda: any(e.get("event") == "worker.connected" for e in worker.events()), 30,
+             "the worker to connect")
+    conn = pika.BlockingConnection(pika.URLParameters(broker_url))
+    channel = conn.channel()
+    channel.basic_publish(f"{prefix}.jobs", "job.noop", b"{not json")
+    channel.basic_publish(f"{prefix}.jobs", "job.noop", json.dumps({"schema": 99}).encode())
+    conn.close()
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    wait_for(lambda: all_done(engine), 60, "the good job after the poison ones")
+    assert dead_letter_count(broker_url, prefix) == 2
+    malformed = [e for e in worker.events() if e.get("event") == "message.malformed"]
+    assert len(malformed) == 2
+
+
+def test_failing_job_is_retried_then_failed_with_its_error(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
+        broker_url: str) -> None:
+    """Retries with backoff up to max_attempts, then the job and version fail, message dead."""
+    config, engine = setup(fail="render farm exploded", max_attempts=3)
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    daemons(config, "worker")
+    wait_for(lambda: job_states(engine) == [("failed", 3)], 60, "the job to fail for good")
+    with engine.connect() as conn:
+        job = conn.execute(select(job_t)).one()
+        version = conn.execute(select(version_t)).one()
+    assert job.last_error == "render farm exploded"
+    assert version.status == "failed" and "render farm exploded" in version.error
+    prefix = load_config(config).broker.prefix
+    wait_for(lambda: dead_letter_count(broker_url, prefix) == 1, 10, "the dead-lettered message")
+
+
+def test_long_job_keeps_its_connection_past_heartbeats(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
+        broker_url: str) -> None:
+    """A job lasting several heartbeat intervals completes on the first attempt."""
+    config, engine = setup(sleep=5.0, broker=f"{broker_url}?heartbeat=1")
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    worker = daemons(config, "worker")
+    wait_for(lambda: all_done(engine), 60, "the long job to finish")
+    assert job_states(engine) == [("done", 1)]
+    assert not [e for e in worker.events() if e.get("event") == "worker.broker_unavailable"]
+
+
+def test_job_outliving_consumer_timeout_is_acked_early_and_completes(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+    """With RabbitMQ's consumer_timeout shortened, the early ack keeps the job on one worker."""
+    config, engine = setup(sleep=8.0, extra_worker="early_ack_seconds = 1")
+    add_versions(engine, config, 1)
+    rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 3000).")
+    try:
+        daemons(config, "relay")
+        worker = daemons(config, "worker")
+        wait_for(lambda: all_done(engine), 60, "the job to finish")
+    finally:
+        rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 1800000).")
+    assert job_states(engine) == [("done", 1)]
+    assert any(e.get("event") == "worker.early_ack" for e in worker.events())
+    assert not [e for e in worker.events() if e.get("event") == "worker.broker_unavailable"]
+
+
+def test_embedded_worker_claims_jobs_from_the_catalog(
+        write_config: Callable[..., Path], daemons: Callable[..., Daemon], db_url: str) -> None:
+    """No broker: the same jobs are claimed straight from the catalog and completed."""
+    config = write_config(db_url, extra=noop_preset(), jobs='["noop"]')
+    engine = make_engine(db_url)
+    schema.upgrade(engine)
+    cfg = load_config(config)
+    store = Store(cfg.store_root)
+    for _ in range(5):
+        v = allocate_version(engine, new_version(), NOOP, with_outbox=False)
+        store.path(v.store_path).parent.mkdir(parents=True, exist_ok=True)
+        store.path(v.store_path).write_text("x")
+    daemons(config, "worker")
+    wait_for(lambda: all_done(engine), 60, "all embedded jobs done")
+    engine.dispose()
