@@ -76,7 +76,7 @@ def test_requested_number_that_is_next_is_accepted(engine: Engine) -> None:
 def test_requested_number_not_next_is_rejected_by_default(engine: Engine, requested: int) -> None:
     """Policy `reject`: an existing or gap-making number is refused, saying the next one."""
     allocate_version(engine, new_version(), PROBE, with_outbox=False)
-    with pytest.raises(VersionConflict, match="next version of .* is v002"):
+    with pytest.raises(VersionConflict, match=r"next version of .* is v002"):
         allocate_version(engine, new_version(requested_number=requested), PROBE, with_outbox=False)
 
 

@@ -77,7 +77,7 @@ def test_bad_value_names_the_key(tmp_path: Path, text: str, key: str) -> None:
 
 def test_invalid_toml_is_reported_with_its_position(tmp_path: Path) -> None:
     """A syntax error says it is not TOML and where."""
-    with pytest.raises(ConfigError, match="not valid TOML.*line 1"):
+    with pytest.raises(ConfigError, match=r"not valid TOML.*line 1"):
         load_config(_write(tmp_path, "[watch\n"))
 
 
