@@ -277,10 +277,11 @@ class Watcher:
     # -- ingesting -------------------------------------------------------------------------
 
     def _ingest_due(self) -> None:
-        for path, snapshot in self.tracker.due(time.monotonic()):
+        due = self.tracker.due(time.monotonic())
+        for i, (path, snapshot) in enumerate(due):
             if self.shutdown.stop_taking.is_set():
-                self.tracker.observe(path, snapshot, 0.0)
-                continue
+                self._keep(due[i:])
+                return
             root = self._root_of(path)
             if root is None:
                 continue
@@ -288,13 +289,17 @@ class Watcher:
                 self.ingest_one(root, path, snapshot)
                 self.backoff = 0.5
             except (CatalogUnavailable, DBAPIError, StoreError) as exc:
-                # Put it back as already-settled; nothing moves until the backoff is over.
-                self.tracker.observe(path, snapshot, 0.0)
+                # This file and the rest of the batch wait, already settled, for the backoff.
+                self._keep(due[i:])
                 self.pause_until = time.monotonic() + self.backoff
                 log.error("ingest.deferred", file=str(path), error=str(exc),
-                          retry_in=self.backoff)
-                self.backoff = min(self.backoff * 2, 30.0)
+                          retry_in=self.backoff, waiting=len(due) - i)
+                self.backoff = min(self.backoff * 2, 10.0)
                 return
+
+    def _keep(self, items: list[tuple[Path, Snapshot]]) -> None:
+        for path, snapshot in items:
+            self.tracker.observe(path, snapshot, 0.0)
 
     def ingest_one(self, root: DropRoot, path: Path, snapshot: Snapshot) -> None:
         rel = path.relative_to(root.path)

@@ -43,11 +43,15 @@ class SettleTracker:
             self._entries[path] = _Entry(snapshot, now)
 
     def due(self, now: float) -> list[tuple[Path, Snapshot]]:
-        """Files unchanged for long enough, oldest first; they leave the tracker."""
+        """Files unchanged for long enough, in name order; they leave the tracker.
+
+        Name order means a burst of `…_v001`, `…_v002` settling together is taken in
+        version order, as the artist meant it.
+        """
         ready = sorted(
             ((p, e) for p, e in self._entries.items()
              if now - e.stable_since >= self.settle_seconds),
-            key=lambda item: item[1].stable_since,
+            key=lambda item: item[0],
         )
         for path, _ in ready:
             del self._entries[path]
