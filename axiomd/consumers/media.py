@@ -46,6 +46,8 @@ def _output_relpath(job: ClaimedJob, folder: str, ext: str) -> str:
 def _atomic_output(final: Path) -> Iterator[Path]:
     """A temporary path beside `final` that becomes `final` only if the block succeeds."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".partial-*-{final.name}"):
+        stale.unlink(missing_ok=True)  # left by a worker killed mid-run; this job redoes it
     temp = final.with_name(f".partial-{uuid.uuid4().hex[:8]}-{final.name}")
     try:
         yield temp
