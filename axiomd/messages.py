@@ -9,6 +9,7 @@ from typing import Any
 from axiomd.errors import MalformedMessage
 
 SCHEMA = 1
+ROUTING_PREFIX = "job."
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class JobMessage:
 
 
 def routing_key(kind: str) -> str:
-    return f"job.{kind}"
+    return f"{ROUTING_PREFIX}{kind}"
 
 
 def decode(raw: bytes) -> JobMessage:

@@ -22,11 +22,12 @@ from sqlalchemy.engine import Connection, Engine
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs
 from axiomd.catalog.db import transaction
-from axiomd.catalog.models import outbox_t, utcnow
+from axiomd.catalog.models import job_t, outbox_t, utcnow, version_t
 from axiomd.config import Config
 from axiomd.daemon import Pulse, Shutdown, sd_notify
 from axiomd.errors import BrokerError
 from axiomd.log import get_logger
+from axiomd.messages import JobMessage
 
 log = get_logger("relay")
 
@@ -41,23 +42,23 @@ class OutboxPublisher:
         channel.confirm_delivery()
 
     def publish(self, row: Any) -> None:
-        body = json.dumps(row.body).encode()
-        kind = row.body.get("kind", "")
+        message = JobMessage(row.job_id, row.version_id, row.preset, row.kind, row.store_path,
+                             row.checksum)
         exchange, key = self.topology.exchange, row.routing_key
         if row.delay_seconds > 0:
-            key = self.topology.retry_queue(kind, row.delay_seconds)
+            key = self.topology.retry_queue(row.kind, row.delay_seconds)
             if key not in self._retry_queues:
-                self.topology.declare_retry(self.channel, kind, row.delay_seconds)
+                self.topology.declare_retry(self.channel, row.kind, row.delay_seconds)
                 self._retry_queues.add(key)
             exchange = ""
         self.channel.basic_publish(
-            exchange, key, body, mandatory=True,
+            exchange, key, json.dumps(message.to_body()).encode(), mandatory=True,
             properties=pika.BasicProperties(
                 delivery_mode=pika.DeliveryMode.Persistent,
                 content_type="application/json",
                 message_id=str(row.id),
-                type=kind,
-                headers={"job_id": row.body.get("job_id")},
+                type=row.kind,
+                headers={"job_id": row.job_id},
             ),
         )
 
@@ -67,8 +68,12 @@ def publish_outbox(engine: Engine, publisher: OutboxPublisher, batch: int = 200)
 
     def work(conn: Connection) -> int:
         rows = conn.execute(
-            select(outbox_t).where(outbox_t.c.sent_at.is_(None)).order_by(outbox_t.c.id)
-            .limit(batch).with_for_update(skip_locked=True)
+            select(outbox_t, job_t.c.version_id, job_t.c.preset, job_t.c.kind,
+                   version_t.c.store_path, version_t.c.checksum)
+            .join(job_t, job_t.c.id == outbox_t.c.job_id)
+            .join(version_t, version_t.c.id == job_t.c.version_id)
+            .where(outbox_t.c.sent_at.is_(None)).order_by(outbox_t.c.id)
+            .limit(batch).with_for_update(of=outbox_t, skip_locked=True)
         ).all()
         sent = []
         for row in rows:

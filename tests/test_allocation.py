@@ -37,7 +37,7 @@ def test_version_jobs_and_outbox_rows_are_written_together(engine: Engine) -> No
         job = conn.execute(select(job_t).where(job_t.c.version_id == v.id)).one()
         message = conn.execute(select(outbox_t).where(outbox_t.c.job_id == job.id)).one()
     assert (job.kind, job.status) == ("probe", "queued")
-    assert message.body["job_id"] == job.id and message.body["schema"] == 1
+    assert (message.routing_key, message.sent_at) == ("job.probe", None)
 
 
 def test_embedded_mode_writes_no_outbox_rows(engine: Engine) -> None:

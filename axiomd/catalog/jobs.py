@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, job_t, outbox_t, utcnow, version_t
 from axiomd.lifecycle import after_failure, version_status
-from axiomd.messages import JobMessage, routing_key
+from axiomd.messages import ROUTING_PREFIX
 from axiomd.versioning import version_label
 
 
@@ -193,7 +193,7 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
                 status="queued", available_at=available, last_error=error,
                 lease_owner=None, lease_expires_at=None))
             if with_outbox:
-                _enqueue(conn, [job_id], now, decision.delay_seconds)
+                enqueue(conn, job_t.c.id == job_id, now, decision.delay_seconds)
             return True
         conn.execute(update(job_t).where(job_t.c.id == job_id).values(
             status="failed", last_error=error, finished_at=now, lease_owner=None,
@@ -230,21 +230,17 @@ def _settle_version(conn: Connection, version_id: int, now: datetime,
     conn.execute(update(version_t).where(version_t.c.id == version_id).values(**values))
 
 
-def _enqueue(conn: Connection, job_ids: Sequence[int], now: datetime, delay: float = 0.0) -> None:
-    rows = conn.execute(
-        select(job_t.c.id, job_t.c.version_id, job_t.c.preset, job_t.c.kind,
-               version_t.c.store_path, version_t.c.checksum)
-        .join(version_t, version_t.c.id == job_t.c.version_id)
-        .where(job_t.c.id.in_(job_ids))
-    ).all()
-    if rows:
-        conn.execute(insert(outbox_t), [
-            {"job_id": r.id, "routing_key": routing_key(r.kind),
-             "body": JobMessage(r.id, r.version_id, r.preset, r.kind, r.store_path,
-                                r.checksum).to_body(),
-             "delay_seconds": delay, "created_at": now}
-            for r in rows
-        ])
+def enqueue(conn: Connection, jobs: Any, now: datetime, delay: float = 0.0) -> None:
+    """Outbox rows for the jobs matching `jobs` (a WHERE clause on the job table).
+
+    The message body is built by the relay from the catalog when it publishes, so it
+    always carries the job's current facts.
+    """
+    conn.execute(insert(outbox_t).from_select(
+        ["job_id", "routing_key", "delay_seconds", "created_at"],
+        select(job_t.c.id, literal(ROUTING_PREFIX) + job_t.c.kind, literal(delay),
+               literal(now, type_=job_t.c.created_at.type)).where(jobs),
+    ))
 
 
 def requeue_expired(engine: Engine, with_outbox: bool) -> int:
@@ -260,7 +256,7 @@ def requeue_expired(engine: Engine, with_outbox: bool) -> int:
             conn.execute(update(job_t).where(job_t.c.id.in_(ids)).values(
                 status="queued", lease_owner=None, lease_expires_at=None, available_at=now))
             if with_outbox:
-                _enqueue(conn, ids, now)
+                enqueue(conn, job_t.c.id.in_(ids), now)
         return len(ids)
 
     return transaction(engine, work)
@@ -285,7 +281,7 @@ def retry_failed(engine: Engine, job_ids: Sequence[int] | None, with_outbox: boo
                          .values(error=None, completed_at=None))
             _settle_version(conn, version_id, now)
         if with_outbox:
-            _enqueue(conn, ids, now)
+            enqueue(conn, job_t.c.id.in_(ids), now)
         return ids
 
     return transaction(engine, work)

@@ -66,7 +66,8 @@ class Version(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("asset.id"))
-    number: Mapped[int]
+    # NULL only inside the allocating transaction, until the counter is locked.
+    number: Mapped[int] = mapped_column(nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("version.id"))
     store_path: Mapped[str] = mapped_column(Text)
@@ -114,7 +115,6 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"))
     routing_key: Mapped[str] = mapped_column(String(255))
-    body: Mapped[dict[str, Any]]
     delay_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

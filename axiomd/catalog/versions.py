@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
 from axiomd.catalog.db import is_postgres, transaction
-from axiomd.catalog.models import asset_t, job_t, outbox_t, utcnow, version_t
+from axiomd.catalog.jobs import enqueue
+from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
 from axiomd.errors import DuplicateContent, NotFound
-from axiomd.messages import JobMessage, routing_key
 from axiomd.versioning import choose_number, version_label
 
 
@@ -102,63 +102,62 @@ class VersionInfo:
 def allocate_version(
     engine: Engine, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
 ) -> VersionInfo:
-    """Give `new` the asset's next number, with its jobs and outbox rows, atomically."""
+    """Give `new` the asset's next number, with its jobs and outbox rows, atomically.
+
+    Everything that does not need the number is written first; the asset's counter is
+    bumped (and so row-locked) last, then the number set, then commit. The lock is held
+    for two statements, not six, which is what lets many processes share one asset.
+    """
     return transaction(engine, lambda conn: _allocate(conn, new, jobs, with_outbox))
+
+
+_BUMP = text(
+    "UPDATE asset SET latest_number = latest_number + 1 WHERE id = :id RETURNING latest_number"
+)
+# A fresh statement after the lock wait, so under READ COMMITTED it sees what the
+# transaction we waited for committed: the parent, and any version with this content.
+_NUMBER = text(
+    "UPDATE version SET number = :number, store_path = :store_path, parent_id = "
+    "(SELECT p.id FROM version p WHERE p.asset_id = :asset_id AND p.number = :parent_number) "
+    "WHERE id = :id AND NOT (:check_duplicate AND EXISTS (SELECT 1 FROM version d "
+    "WHERE d.asset_id = :asset_id AND d.checksum = :checksum AND d.number IS NOT NULL)) "
+    "RETURNING parent_id"
+)
+_INSERT_VERSION = insert(version_t).returning(version_t.c.id)
+_INSERT_JOB = insert(job_t)
 
 
 def _allocate(
     conn: Connection, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
 ) -> VersionInfo:
-    asset_id, next_number = _lock_next_number(conn, new)
-    if new.check_duplicate:
-        same = conn.execute(
-            select(version_t.c.number)
-            .where(version_t.c.asset_id == asset_id, version_t.c.checksum == new.checksum)
-            .order_by(version_t.c.number)
-            .limit(1)
-        ).scalar()
-        if same is not None:
-            label = version_label(same)
-            raise DuplicateContent(
-                f"same content as {new.asset} {label} (sha256 {new.checksum[:12]}…); "
-                f"no new version made. To make {label} current again, run "
-                f"`axiomd derive {new.asset} --from {label}`",
-                asset=new.asset,
-                version_label=label,
-            )
+    asset_id = _asset_id(conn, new)
+    now = utcnow()
+    version_id = conn.execute(_INSERT_VERSION, {
+        "asset_id": asset_id, "number": None, "status": "pending", "store_path": "",
+        "original_name": new.original_name, "checksum": new.checksum, "size": new.size,
+        "submitted_by": new.submitted_by, "origin_host": new.origin_host,
+        "origin_path": new.origin_path, "ingest_token": new.ingest_token, "created_at": now,
+    }).scalar_one()
+    if jobs:
+        conn.execute(_INSERT_JOB, [
+            {"version_id": version_id, "preset": j.preset, "kind": j.kind, "status": "queued",
+             "attempts": 0, "available_at": now, "created_at": now} for j in jobs])
+        if with_outbox:
+            enqueue(conn, job_t.c.version_id == version_id, now)
+    next_number = conn.execute(_BUMP, {"id": asset_id}).scalar_one()
     number = choose_number(next_number, new.requested_number, new.version_policy, new.asset)
     parent_number = new.parent_number if new.parent_number is not None else number - 1
-    parent_id = None
-    if parent_number >= 1:
-        parent_id = conn.execute(
-            select(version_t.c.id).where(
-                version_t.c.asset_id == asset_id, version_t.c.number == parent_number
-            )
-        ).scalar()
-        if parent_id is None:
-            raise NotFound(f"{new.asset} has no {version_label(parent_number)}")
-    now = utcnow()
     store_path = new.store_path(number)
-    version_id = conn.execute(
-        insert(version_t)
-        .values(
-            asset_id=asset_id,
-            number=number,
-            status="pending",
-            parent_id=parent_id,
-            store_path=store_path,
-            original_name=new.original_name,
-            checksum=new.checksum,
-            size=new.size,
-            submitted_by=new.submitted_by,
-            origin_host=new.origin_host,
-            origin_path=new.origin_path,
-            ingest_token=new.ingest_token,
-            created_at=now,
-        )
-        .returning(version_t.c.id)
-    ).scalar_one()
-    add_jobs(conn, version_id, store_path, new.checksum, jobs, with_outbox, now)
+    numbered = conn.execute(_NUMBER, {
+        "number": number, "store_path": store_path, "asset_id": asset_id,
+        "parent_number": parent_number, "id": version_id,
+        "check_duplicate": new.check_duplicate, "checksum": new.checksum,
+    }).first()
+    if numbered is None:
+        _raise_duplicate(conn, new, asset_id)
+    parent_id = numbered.parent_id if numbered else None
+    if new.parent_number is not None and parent_id is None:
+        raise NotFound(f"{new.asset} has no {version_label(parent_number)}")
     return VersionInfo(
         id=version_id, asset=new.asset, number=number, status="pending",
         parent=version_label(parent_number) if parent_id else None, checksum=new.checksum,
@@ -168,65 +167,46 @@ def _allocate(
     )
 
 
-def _lock_next_number(conn: Connection, new: NewVersion) -> tuple[int, int]:
-    """Bump and lock the asset's counter, creating the asset first if it is new."""
-    bump = (
-        update(asset_t)
-        .where(asset_t.c.name == new.asset)
-        .values(latest_number=asset_t.c.latest_number + 1)
-        .returning(asset_t.c.id, asset_t.c.latest_number)
-    )
-    row = conn.execute(bump).first()
-    if row is None:
-        dialect_insert = pg_insert if is_postgres(conn) else sqlite_insert
-        conn.execute(
-            dialect_insert(asset_t)
-            .values(name=new.asset, naming=new.naming, identity=dict(new.identity),
-                    latest_number=0, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        row = conn.execute(bump).one()
-    return row.id, row.latest_number
+_ASSET_IDS: dict[tuple[str, str], int] = {}
 
 
-def add_jobs(
-    conn: Connection,
-    version_id: int,
-    source: str,
-    checksum: str,
-    jobs: Sequence[JobSpec],
-    with_outbox: bool,
-    now: datetime,
-) -> list[int]:
-    """Job rows for a version, and their outbox messages when a broker carries them."""
-    if not jobs:
-        return []
-    job_ids = list(
-        conn.execute(
-            insert(job_t).returning(job_t.c.id, sort_by_parameter_order=True),
-            [
-                {"version_id": version_id, "preset": j.preset, "kind": j.kind,
-                 "status": "queued", "attempts": 0, "available_at": now, "created_at": now}
-                for j in jobs
-            ],
-        ).scalars()
+def _asset_id(conn: Connection, new: NewVersion) -> int:
+    """The asset's id, creating the asset race-free if this is its first version.
+
+    Assets are never deleted or renamed, so a process remembers ids it has seen.
+    """
+    key = (str(conn.engine.url), new.asset)
+    if key in _ASSET_IDS:
+        return _ASSET_IDS[key]
+    find = select(asset_t.c.id).where(asset_t.c.name == new.asset)
+    found = conn.execute(find).scalar()
+    if found is not None:
+        _ASSET_IDS[key] = int(found)
+        return int(found)
+    dialect_insert = pg_insert if is_postgres(conn) else sqlite_insert
+    conn.execute(
+        dialect_insert(asset_t)
+        .values(name=new.asset, naming=new.naming, identity=dict(new.identity),
+                latest_number=0, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["name"])
     )
-    if with_outbox:
-        conn.execute(
-            insert(outbox_t),
-            [
-                {
-                    "job_id": job_id,
-                    "routing_key": routing_key(j.kind),
-                    "body": JobMessage(job_id, version_id, j.preset, j.kind, source,
-                                       checksum).to_body(),
-                    "delay_seconds": 0.0,
-                    "created_at": now,
-                }
-                for job_id, j in zip(job_ids, jobs, strict=True)
-            ],
-        )
-    return job_ids
+    return int(conn.execute(find).scalar_one())
+
+
+def _raise_duplicate(conn: Connection, new: NewVersion, asset_id: int) -> None:
+    same = conn.execute(
+        select(func.min(version_t.c.number)).where(
+            version_t.c.asset_id == asset_id, version_t.c.checksum == new.checksum,
+            version_t.c.number.is_not(None))
+    ).scalar_one()
+    label = version_label(same)
+    raise DuplicateContent(
+        f"same content as {new.asset} {label} (sha256 {new.checksum[:12]}…); "
+        f"no new version made. To make {label} current again, run "
+        f"`axiomd derive {new.asset} --from {label}`",
+        asset=new.asset,
+        version_label=label,
+    )
 
 
 def _info_query() -> Any:
