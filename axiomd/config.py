@@ -67,6 +67,7 @@ class WatchSettings:
     rescan_seconds: float = 60.0
     ignore: tuple[str, ...] = DEFAULT_IGNORE
     roots: tuple[DropRoot, ...] = ()
+    ingest_threads: int = 4
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ class _Reader:
             ),
             store_root=store_root,
             watch=self.watch(self.table(data, "watch", {"settle_seconds", "rescan_seconds",
-                                                        "ignore", "roots"}), naming),
+                                                        "ignore", "roots", "ingest_threads"}), naming),
             naming=naming,
             worker=self.worker(self.table(data, "worker", {
                 "concurrency", "max_attempts", "job_timeout_seconds", "lease_seconds",
@@ -312,6 +313,7 @@ class _Reader:
             rescan_seconds=self.positive(spec, "watch", "rescan_seconds", 60.0),
             ignore=tuple(str(g) for g in ignore),
             roots=tuple(roots),
+            ingest_threads=int(self.positive(spec, "watch", "ingest_threads", 4)),
         )
 
     def worker(self, spec: dict[str, Any]) -> WorkerSettings:

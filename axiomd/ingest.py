@@ -140,18 +140,21 @@ class Ingestor:
         token: str | None = None,
         origin: Path | None = None,
         expected_size: int | None = None,
+        name: str | None = None,
     ) -> Outcome:
         """Version `source`; the caller removes the source afterwards if it wants to.
 
         `link` hard-links into the store where possible (the watcher, which then drops the
         source); otherwise the bytes are copied and the source stays as it was.
         `expected_size` is what the watcher saw settle: if the staged bytes differ, someone
-        is still writing and the outcome is `changed`, with nothing allocated.
+        is still writing and the outcome is `changed`, with nothing allocated. `name` is the
+        file's name as the artist gave it, when `source` is a claimed copy.
         """
         started = time.monotonic()
         origin = origin or source
+        name = name or source.name
         try:
-            parsed = self.check_name(source.name, rule)
+            parsed = self.check_name(name, rule)
         except NameRejected as exc:
             rejection = exc.rejection
             log.info("ingest.rejected", file=str(origin), reason=str(rejection),
@@ -175,7 +178,7 @@ class Ingestor:
             identity=dict(parsed.identity),
             checksum=staged.checksum,
             size=staged.size,
-            original_name=source.name,
+            original_name=name,
             store_path=lambda n: version_relpath(identity_values, n,
                                                  rule.render(parsed.fields, n)),
             requested_number=parsed.requested_number,
@@ -259,13 +262,12 @@ class Ingestor:
             if pid_alive(owner[1]):
                 continue
             version = find_by_token(self.engine, token)
-            folder = self.store.staging_dir(token)
-            files = list(folder.iterdir()) if folder.is_dir() else []
-            if version is not None and files:
-                self.store.publish(StagedFile(token, files[0], version.checksum, version.size),
+            staged = self.store.staged_path(token)
+            if version is not None:
+                self.store.publish(StagedFile(token, staged, version.checksum, version.size),
                                    version.store_path)
-                log.info("ingest.recovered", file=str(files[0]), asset=version.asset,
-                         version=version.label, version_id=version.id)
+                log.info("ingest.recovered", file=str(staged), asset=version.asset,
+                         version=version.label, version_id=version.id, action="published")
                 recovered += 1
             else:
                 self.store.discard_staged(token)

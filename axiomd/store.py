@@ -1,6 +1,6 @@
 """The managed store: where versions live, immutable, under `SHOW/SEQ/SHOT/TASK/v003/`.
 
-A file enters in two steps. `stage` puts the bytes under `.staging/<token>/` (hard link
+A file enters in two steps. `stage` puts the bytes at `.staging/<token>` (hard link
 when the source is on the same filesystem, else a streamed copy that hashes as it goes,
 fsynced). After the catalog has committed the version, `publish` renames the staged file
 to its final path and makes it read-only. Readers therefore never see a partial file in
@@ -65,17 +65,17 @@ class Store:
     def path(self, relpath: str) -> Path:
         return self.root / relpath
 
-    def staging_dir(self, token: str) -> Path:
+    def staged_path(self, token: str) -> Path:
         return self.root / STAGING / token
 
     def stage(self, source: Path, token: str, *, link: bool) -> StagedFile:
         """Bring `source` into the store's staging area without touching `source`."""
-        folder = self.staging_dir(token)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create {folder}: {exc.strerror}") from exc
-        target = folder / source.name
+        target = self.staged_path(token)
+        if not target.parent.is_dir():
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {target.parent}: {exc.strerror}") from exc
         if link:
             try:
                 if target.exists():
@@ -129,7 +129,6 @@ class Store:
                 raise StoreError(f"staged file {staged.path} vanished before it was published")
         except OSError as exc:
             raise StoreError(f"cannot publish {final}: {exc.strerror}") from exc
-        self.discard_staged(staged.token)
         return final
 
     def link_existing(self, relpath: str, token: str) -> StagedFile:
@@ -137,7 +136,7 @@ class Store:
         return self.stage(self.path(relpath), token, link=True)
 
     def discard_staged(self, token: str) -> None:
-        shutil.rmtree(self.staging_dir(token), ignore_errors=True)
+        self.staged_path(token).unlink(missing_ok=True)
 
     def staged_tokens(self) -> list[str]:
         folder = self.root / STAGING

@@ -178,19 +178,19 @@ def _asset_id(conn: Connection, new: NewVersion) -> int:
     key = (str(conn.engine.url), new.asset)
     if key in _ASSET_IDS:
         return _ASSET_IDS[key]
-    find = select(asset_t.c.id).where(asset_t.c.name == new.asset)
-    found = conn.execute(find).scalar()
-    if found is not None:
-        _ASSET_IDS[key] = int(found)
-        return int(found)
     dialect_insert = pg_insert if is_postgres(conn) else sqlite_insert
-    conn.execute(
+    created = conn.execute(
         dialect_insert(asset_t)
         .values(name=new.asset, naming=new.naming, identity=dict(new.identity),
                 latest_number=0, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["name"])
-    )
-    return int(conn.execute(find).scalar_one())
+        .returning(asset_t.c.id)
+    ).scalar()
+    if created is not None:
+        return int(created)  # not remembered: this transaction may yet roll back
+    found = int(conn.execute(select(asset_t.c.id).where(asset_t.c.name == new.asset)).scalar_one())
+    _ASSET_IDS[key] = found
+    return found
 
 
 def _raise_duplicate(conn: Connection, new: NewVersion, asset_id: int) -> None:

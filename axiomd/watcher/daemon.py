@@ -28,6 +28,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
@@ -40,8 +41,10 @@ from axiomd.catalog.versions import find_by_token
 from axiomd.config import Config, DropRoot
 from axiomd.daemon import Pulse, Shutdown, sd_notify
 from axiomd.errors import CatalogUnavailable, StoreError
-from axiomd.ingest import Ingestor, new_token, pid_alive, token_owner
+from axiomd.ingest import Ingestor, pid_alive
 from axiomd.log import get_logger
+from axiomd.naming import ParsedName
+from axiomd.watcher.claims import STAGING, Claim, ClaimArea, leftover_claims, owner_of
 from axiomd.watcher.drop import (
     DUPLICATES,
     REJECTED,
@@ -56,8 +59,6 @@ from axiomd.watcher.drop import (
 from axiomd.watcher.settle import SettleTracker, Snapshot
 
 log = get_logger("watcher")
-
-STAGING = "staging"
 
 
 def snapshot_of(path: Path) -> Snapshot | None:
@@ -108,6 +109,8 @@ class Watcher:
         self.pause_until = 0.0
         self.backoff = 0.5
         self.processed = 0
+        self.claim_areas: dict[str, ClaimArea] = {}
+        self.pool = ThreadPoolExecutor(config.watch.ingest_threads, thread_name_prefix="ingest")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Watcher:
                 observer.stop()
             for observer in self.observers.values():
                 observer.join(timeout=5)
+            self.pool.shutdown(wait=True)
             logging.getLogger("watchdog").removeHandler(alarm)
             pulse.forget()
             log.info("watch.stopped", processed=self.processed)
@@ -277,78 +281,108 @@ class Watcher:
     # -- ingesting -------------------------------------------------------------------------
 
     def _ingest_due(self) -> None:
+        """Ingest what has settled: one thread per asset at a time, so a burst of
+        `_v001`, `_v002`… of one asset still goes in in order while other assets overlap."""
         due = self.tracker.due(time.monotonic())
-        for i, (path, snapshot) in enumerate(due):
-            if self.shutdown.stop_taking.is_set():
-                self._keep(due[i:])
-                return
-            root = self._root_of(path)
-            if root is None:
-                continue
-            try:
-                self.ingest_one(root, path, snapshot)
-                self.backoff = 0.5
-            except (CatalogUnavailable, DBAPIError, StoreError) as exc:
-                # This file and the rest of the batch wait, already settled, for the backoff.
-                self._keep(due[i:])
-                self.pause_until = time.monotonic() + self.backoff
-                log.error("ingest.deferred", file=str(path), error=str(exc),
-                          retry_in=self.backoff, waiting=len(due) - i)
-                self.backoff = min(self.backoff * 2, 10.0)
-                return
+        if not due:
+            return
+        groups: dict[str, list[tuple[Path, Snapshot]]] = {}
+        for path, snapshot in due:
+            groups.setdefault(self._asset_key(path), []).append((path, snapshot))
+        outage = threading.Event()
+        again: list[tuple[Path, Snapshot, float]] = []
+        lock = threading.Lock()
 
-    def _keep(self, items: list[tuple[Path, Snapshot]]) -> None:
-        for path, snapshot in items:
-            self.tracker.observe(path, snapshot, 0.0)
+        def work(items: list[tuple[Path, Snapshot]]) -> None:
+            for i, (path, snapshot) in enumerate(items):
+                if outage.is_set() or self.shutdown.stop_taking.is_set():
+                    with lock:
+                        again.extend((p, s, 0.0) for p, s in items[i:])
+                    return
+                root = self._root_of(path)
+                if root is None:
+                    continue
+                try:
+                    changed = self.ingest_one(root, path, snapshot)
+                except (CatalogUnavailable, DBAPIError, StoreError) as exc:
+                    # This file and the rest wait, already settled, until the backoff ends.
+                    with lock:
+                        again.extend((p, s, 0.0) for p, s in items[i:])
+                    if not outage.is_set():
+                        outage.set()
+                        log.error("ingest.deferred", file=str(path), error=str(exc),
+                                  retry_in=self.backoff)
+                    return
+                if changed is not None:
+                    with lock:
+                        again.append((path, changed, time.monotonic()))
 
-    def ingest_one(self, root: DropRoot, path: Path, snapshot: Snapshot) -> None:
+        list(self.pool.map(work, groups.values()))
+        for path, snapshot, since in again:
+            self.tracker.observe(path, snapshot, since)
+        if outage.is_set():
+            self.pause_until = time.monotonic() + self.backoff
+            self.backoff = min(self.backoff * 2, 10.0)
+        else:
+            self.backoff = 0.5
+
+    def _asset_key(self, path: Path) -> str:
+        root = self._root_of(path)
+        if root is not None:
+            parsed = self.config.rule_for(root).parse(path.name)
+            if isinstance(parsed, ParsedName):
+                return parsed.asset
+        return str(path)
+
+    def ingest_one(self, root: DropRoot, path: Path, snapshot: Snapshot) -> Snapshot | None:
+        """Claim and ingest one settled file; returns a new snapshot if it is still changing."""
         rel = path.relative_to(root.path)
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            return
+            return None
         if Snapshot(st.st_size, st.st_mtime_ns) != snapshot:
-            self.tracker.observe(path, Snapshot(st.st_size, st.st_mtime_ns), time.monotonic())
-            return
+            return Snapshot(st.st_size, st.st_mtime_ns)
         log.info("ingest.settled", file=str(path), size=st.st_size)
         if stat.S_ISLNK(st.st_mode):
             log.warning("ingest.symlink_ignored", file=str(path), target=os.readlink(path),
                         reason="symlinks are never followed; drop the file itself")
-            return
+            return None
         rule = self.config.rule_for(root)
         if not stat.S_ISREG(st.st_mode):
             reason = "is not a regular file (a pipe, socket or device); only files are ingested"
             self._set_aside(root, rel, path, REJECTED,
                             rejection_note(path.name, reason, rule.example, rule.template))
             log.info("ingest.rejected", file=str(path), reason=reason)
-            return
-        token = new_token()
-        staged = root.path / WORKDIR / STAGING / token / rel
-        staged.parent.mkdir(parents=True, exist_ok=True)
+            return None
+        claim = self._claims(root).claim(path, rel)
+        if claim is None:
+            return None  # another watcher claimed it first
         try:
-            os.rename(path, staged)
-        except FileNotFoundError:
-            shutil.rmtree(root.path / WORKDIR / STAGING / token, ignore_errors=True)
-            return  # another watcher claimed it first
-        try:
-            outcome = self.ingestor.ingest(staged, rule, link=True, token=token, origin=path,
-                                           expected_size=snapshot.size)
+            outcome = self.ingestor.ingest(claim.staged, rule, link=True, token=claim.token,
+                                           origin=path, expected_size=snapshot.size,
+                                           name=path.name)
         except BaseException:
-            self._put_back(staged, path)
-            shutil.rmtree(root.path / WORKDIR / STAGING / token, ignore_errors=True)
+            self._put_back(claim.staged, path)
             raise
         if outcome.status == "accepted":
-            staged.unlink()
+            claim.staged.unlink()
         elif outcome.status == "changed":
-            self._put_back(staged, path)
-            self.tracker.observe(path, snapshot_of(path), time.monotonic())
+            self._put_back(claim.staged, path)
+            return snapshot_of(path)
         elif outcome.status == "duplicate":
-            self._set_aside(root, rel, staged, DUPLICATES, duplicate_note(path.name, outcome.reason))
+            self._set_aside(root, rel, claim.staged, DUPLICATES,
+                            duplicate_note(path.name, outcome.reason))
         else:
-            self._set_aside(root, rel, staged, REJECTED,
+            self._set_aside(root, rel, claim.staged, REJECTED,
                             rejection_note(path.name, outcome.reason, rule.example, rule.template))
-        shutil.rmtree(root.path / WORKDIR / STAGING / token, ignore_errors=True)
         self.processed += 1
+        return None
+
+    def _claims(self, root: DropRoot) -> ClaimArea:
+        if root.name not in self.claim_areas:
+            self.claim_areas[root.name] = ClaimArea(root.path, self.ingestor.host)
+        return self.claim_areas[root.name]
 
     def _set_aside(self, root: DropRoot, rel: Path, current: Path, folder: str, note: str) -> None:
         target = set_aside(root.path, rel, current, folder, note)
@@ -369,28 +403,26 @@ class Watcher:
             staging = root.path / WORKDIR / STAGING
             if not staging.is_dir():
                 continue
-            for token_dir in staging.iterdir():
-                owner = token_owner(token_dir.name)
+            for folder in staging.iterdir():
+                owner = owner_of(folder.name)
                 if owner is None or owner[0] != self.ingestor.host:
                     continue
                 if owner[1] == os.getpid() or pid_alive(owner[1]):
                     continue
-                self._recover_token(root, token_dir)
+                for claim in leftover_claims(folder):
+                    self._recover_claim(root, claim)
+                shutil.rmtree(folder, ignore_errors=True)
 
-    def _recover_token(self, root: DropRoot, token_dir: Path) -> None:
-        version = find_by_token(self.ingestor.engine, token_dir.name)
-        for staged in [p for p in token_dir.rglob("*") if not p.is_dir()]:
-            original = root.path / staged.relative_to(token_dir)
-            if version is not None:
-                store = self.ingestor.store
-                if not store.path(version.store_path).exists():
-                    store.publish(store.stage(staged, token_dir.name, link=True),
-                                  version.store_path)
-                staged.unlink()
-                log.info("ingest.recovered", file=str(original), asset=version.asset,
-                         version=version.label, version_id=version.id, action="finished")
-            else:
-                self._put_back(staged, original)
-                log.info("ingest.recovered", file=str(original), action="returned")
-        shutil.rmtree(token_dir, ignore_errors=True)
-
+    def _recover_claim(self, root: DropRoot, claim: Claim) -> None:
+        original = root.path / claim.rel
+        version = find_by_token(self.ingestor.engine, claim.token)
+        if version is None:
+            self._put_back(claim.staged, original)
+            log.info("ingest.recovered", file=str(original), action="returned")
+            return
+        store = self.ingestor.store
+        if not store.path(version.store_path).exists():
+            store.publish(store.stage(claim.staged, claim.token, link=True), version.store_path)
+        claim.staged.unlink()
+        log.info("ingest.recovered", file=str(original), asset=version.asset,
+                 version=version.label, version_id=version.id, action="finished")
