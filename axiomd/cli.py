@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     command("relay", cmd_relay, "publish the catalog outbox to RabbitMQ")
     command("run", cmd_run, "everything on one machine: watcher, relay (with a broker) "
             "and [worker] concurrency workers")
+
+    p = command("install-units", cmd_install_units,
+                "write the systemd units for this config (then: systemctl daemon-reload)")
+    p.add_argument("--dest", type=Path, default=Path("/etc/systemd/system"))
+    p.add_argument("--user", default="axiomd")
+    p.add_argument("--group", default="axiomd")
     return parser
 
 
@@ -423,6 +429,16 @@ def cmd_run(app: App, args: argparse.Namespace) -> int:
         supervisor.join()
         if relay is not None:
             relay.join(timeout=10)
+    return EXIT_OK
+
+
+def cmd_install_units(app: App, args: argparse.Namespace) -> int:
+    from axiomd.units import install
+
+    for path in install(app.config, args.dest, args.user, args.group):
+        print(f"wrote {path}")
+    print("next: systemctl daemon-reload && systemctl enable --now axiomd-watcher "
+          "axiomd-relay axiomd-worker@{1..4}")
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ a second signal, the current job is told to abort (and is handed back, never hal
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from axiomd.catalog.models import heartbeat_t, utcnow
+from axiomd.config import Config, load_config
+from axiomd.errors import ConfigError
 from axiomd.log import get_logger
 
 log = get_logger("daemon")
@@ -71,7 +74,11 @@ def sd_notify(message: str) -> bool:
 
 
 class Pulse:
-    """Periodic signs of life: systemd's watchdog and the catalog's heartbeat table."""
+    """Periodic signs of life: systemd's watchdog and the catalog's heartbeat table.
+
+    It beats from its own thread, so hashing a 50 GB file or a long transcode does not
+    look like a hang to systemd; hung ffmpeg runs have their own watchdog.
+    """
 
     def __init__(self, engine: Engine, role: str, every: float = 5.0) -> None:
         self.engine = engine
@@ -81,6 +88,18 @@ class Pulse:
         watchdog = int(usec) / 1e6 / 2 if usec and usec.isdigit() else None
         self.every = min(every, watchdog) if watchdog else every
         self._last = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Pulse:
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.beat(force=True)
+                self._stop.wait(self.every)
+
+        self._thread = threading.Thread(target=loop, name=f"pulse-{self.role}", daemon=True)
+        self._thread.start()
+        return self
 
     def beat(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -102,8 +121,21 @@ class Pulse:
             log.warning("daemon.heartbeat_failed", role=self.role, error=str(exc))
 
     def forget(self) -> None:
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(heartbeat_t.delete().where(heartbeat_t.c.process == self.process))
-        except Exception:
-            pass
+        """Stop beating and remove our heartbeat row: a clean stop is not a dead process."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        sd_notify("STOPPING=1")
+        with contextlib.suppress(Exception), self.engine.begin() as conn:
+            conn.execute(heartbeat_t.delete().where(heartbeat_t.c.process == self.process))
+
+
+def reload_config(current: Config, role: str) -> Config | None:
+    """SIGHUP: read the config again; keep the old one if the new one is wrong."""
+    try:
+        new = load_config(current.path)
+    except ConfigError as exc:
+        log.error("daemon.reload_failed", role=role, error=str(exc))
+        return None
+    log.info("daemon.reload", role=role)
+    return new

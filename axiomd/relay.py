@@ -84,7 +84,7 @@ def publish_outbox(engine: Engine, publisher: OutboxPublisher, batch: int = 200)
                           job=row.job_id)
                 continue
             sent.append(row.id)
-            log.debug("relay.published", message_id=row.id, job=row.job_id)
+            log.debug("relay.message_sent", message_id=row.id, job=row.job_id)
         if sent:
             conn.execute(update(outbox_t).where(outbox_t.c.id.in_(sent)).values(sent_at=utcnow()))
         return len(sent)
@@ -101,7 +101,7 @@ class Relay:
         self.kinds = sorted({p.kind for p in config.transcode.presets.values()})
 
     def run(self, notify_ready: bool = True) -> None:
-        pulse = Pulse(self.engine, "relay")
+        pulse = Pulse(self.engine, "relay").start()
         delay = 0.5
         ready = False
         while not self.shutdown.stop_taking.is_set():
@@ -115,7 +115,7 @@ class Relay:
                 if notify_ready and not ready:
                     sd_notify("READY=1")
                     ready = True
-                self._loop(connection, publisher, pulse)
+                self._loop(connection, publisher)
                 connection.close()
             except (BrokerError, *CONNECTION_ERRORS) as exc:
                 log.warning("relay.broker_unavailable", error=str(exc), retry_in=delay)
@@ -124,11 +124,10 @@ class Relay:
         pulse.forget()
         log.info("relay.stopped")
 
-    def _loop(self, connection: Any, publisher: OutboxPublisher, pulse: Pulse) -> None:
+    def _loop(self, connection: Any, publisher: OutboxPublisher) -> None:
         reap_every = max(1.0, self.config.worker.lease_seconds / 2)
         last_reap = 0.0
         while not self.shutdown.stop_taking.is_set():
-            pulse.beat()
             try:
                 if time.monotonic() - last_reap > reap_every:
                     last_reap = time.monotonic()

@@ -102,8 +102,8 @@ def run() -> list[Figure]:
                 rate = len(numbers) / elapsed
                 where = "one asset" if same else "distinct assets"
                 dupes = len(numbers) - len(set(numbers)) if same else 0
-                dense = sorted(numbers) == list(range(numbers and min(numbers) or 1,
-                                                      (numbers and min(numbers) or 1) + len(numbers)))
+                first = min(numbers)
+                dense = sorted(numbers) == list(range(first, first + len(numbers)))
                 figures.append(show(Figure(
                     f"allocate_version, {procs} proc(s), {where}", rate, "alloc/s",
                     baseline=bare_rate, baseline_name="bare SQL, 8 procs",

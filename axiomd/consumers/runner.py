@@ -100,9 +100,11 @@ class JobRunner:
                               retry_delays=settings.retry_delays,
                               retryable=getattr(exc, "retryable", True),
                               with_outbox=not self.config.broker.embedded)
-            event = "job.retrying" if retry else "job.failed"
-            log.warning(event, error=error, **bound)
-            return RunOutcome("retry" if retry else "failed", error)
+            if retry:
+                log.warning("job.retrying", error=error, **bound)
+                return RunOutcome("retry", error)
+            log.error("job.failed", error=error, **bound)
+            return RunOutcome("failed", error)
         keeper.stop()
         if not jobs.complete(self.engine, job.id, self.owner, result.outputs, result.media):
             log.warning("job.lease_lost", **bound)

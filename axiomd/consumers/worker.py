@@ -25,7 +25,7 @@ from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs
 from axiomd.config import Config
 from axiomd.consumers.runner import JobRunner, RunOutcome, worker_id
-from axiomd.daemon import Pulse, Shutdown, sd_notify
+from axiomd.daemon import Pulse, Shutdown, reload_config, sd_notify
 from axiomd.errors import BrokerError, MalformedMessage
 from axiomd.log import get_logger
 from axiomd.messages import decode
@@ -48,12 +48,12 @@ class EmbeddedWorker:
         self.poll_seconds = poll_seconds
 
     def run(self) -> None:
-        pulse = Pulse(self.engine, "worker")
+        pulse = Pulse(self.engine, "worker").start()
         sd_notify("READY=1")
         log.info("worker.started", mode="embedded", worker=self.owner)
         delay = self.poll_seconds
         while not self.shutdown.stop_taking.is_set():
-            pulse.beat()
+            reload_presets(self.shutdown, self.runner)
             try:
                 job = jobs.claim_next(self.engine, self.owner, self.config.worker.lease_seconds)
             except Exception as exc:
@@ -68,6 +68,15 @@ class EmbeddedWorker:
             self.runner.run(job)
         pulse.forget()
         log.info("worker.stopped", worker=self.owner)
+
+
+def reload_presets(shutdown: Shutdown, runner: JobRunner) -> None:
+    """SIGHUP between jobs: presets, timeouts and retry settings apply to the next job."""
+    if shutdown.reload.is_set():
+        shutdown.reload.clear()
+        new = reload_config(runner.config, "worker")
+        if new is not None:
+            runner.config = new
 
 
 @dataclass
@@ -97,7 +106,7 @@ class RabbitWorker:
         self.consumer_tags: list[str] = []
 
     def run(self) -> None:
-        pulse = Pulse(self.engine, "worker")
+        pulse = Pulse(self.engine, "worker").start()
         delay = 0.5
         ready = False
         log.info("worker.started", mode="rabbitmq", worker=self.owner, kinds=self.kinds)
@@ -113,7 +122,7 @@ class RabbitWorker:
                     sd_notify("READY=1")
                     ready = True
                 delay = 0.5
-                self._loop(connection, channel, pulse)
+                self._loop(connection, channel)
                 self._drain(connection, channel)
                 connection.close()
             except (BrokerError, *CONNECTION_ERRORS) as exc:
@@ -134,10 +143,11 @@ class RabbitWorker:
         self.consumer_tags = [channel.basic_consume(self.topology.work_queue(kind), on_message)
                               for kind in self.kinds]
 
-    def _loop(self, connection: BlockingConnection, channel: BlockingChannel, pulse: Pulse) -> None:
+    def _loop(self, connection: BlockingConnection, channel: BlockingChannel) -> None:
         while not self.shutdown.stop_taking.is_set():
             connection.process_data_events(time_limit=0.5)
-            pulse.beat()
+            if self.current is None:
+                reload_presets(self.shutdown, self.runner)
             current = self.current
             if (current and not current.acked
                     and time.monotonic() - current.started > self.early_ack_seconds):

@@ -39,9 +39,9 @@ from watchdog.observers.polling import PollingObserver
 
 from axiomd.catalog.versions import find_by_token
 from axiomd.config import Config, DropRoot
-from axiomd.daemon import Pulse, Shutdown, sd_notify
+from axiomd.daemon import Pulse, Shutdown, reload_config, sd_notify
 from axiomd.errors import CatalogUnavailable, StoreError
-from axiomd.ingest import Ingestor, pid_alive
+from axiomd.ingest import Ingestor, jobs_for, pid_alive
 from axiomd.log import get_logger
 from axiomd.naming import ParsedName
 from axiomd.watcher.claims import STAGING, Claim, ClaimArea, leftover_claims, owner_of
@@ -115,7 +115,7 @@ class Watcher:
     # -- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> None:
-        pulse = Pulse(self.ingestor.engine, "watcher")
+        pulse = Pulse(self.ingestor.engine, "watcher").start()
         alarm = _OverflowAlarm(self.rescan_now)
         logging.getLogger("watchdog").addHandler(alarm)
         try:
@@ -127,7 +127,9 @@ class Watcher:
             self.rescan()
             last_rescan = time.monotonic()
             while not self.shutdown.stop_taking.is_set():
-                pulse.beat()
+                if self.shutdown.reload.is_set():
+                    self.shutdown.reload.clear()
+                    self.reload()
                 self._drain_inbox()
                 now = time.monotonic()
                 if self.rescan_now.is_set() or now - last_rescan >= self.config.watch.rescan_seconds:
@@ -146,6 +148,20 @@ class Watcher:
             logging.getLogger("watchdog").removeHandler(alarm)
             pulse.forget()
             log.info("watch.stopped", processed=self.processed)
+
+    def reload(self) -> None:
+        """Naming rules, ignore globs, settle time and presets change live; roots need a restart."""
+        new = reload_config(self.config, "watcher")
+        if new is None:
+            return
+        if new.watch.roots != self.config.watch.roots:
+            log.error("daemon.reload_failed", role="watcher",
+                      error="drop roots changed: restart the watcher to apply them")
+            return
+        self.config = new
+        self.ingestor.config = new
+        self.ingestor.jobs = jobs_for(new)
+        self.tracker.settle_seconds = new.watch.settle_seconds
 
     def _wait(self) -> None:
         """Sleep until an event arrives or the next file could be settled."""
@@ -233,6 +249,8 @@ class Watcher:
         if stat.S_ISDIR(st.st_mode):
             self._scan_dir(root, path)  # a folder moved in brings files without events
             return
+        if path not in self.tracker:
+            log.info("ingest.detected", file=str(path), size=st.st_size)
         self.tracker.observe(path, Snapshot(st.st_size, st.st_mtime_ns), time.monotonic())
 
     def _drain_inbox(self) -> None:
@@ -253,6 +271,8 @@ class Watcher:
     def _scan_dir(self, root: DropRoot, folder: Path) -> None:
         now = time.monotonic()
         for path, st in self._walk(root, folder):
+            if path not in self.tracker:
+                log.info("ingest.detected", file=str(path), size=st.st_size, by="scan")
             self.tracker.observe(path, Snapshot(st.st_size, st.st_mtime_ns), now)
 
     def _walk(self, root: DropRoot, folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
