@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from axiomd.catalog.db import transaction
-from axiomd.catalog.models import asset_t, job_t, outbox_t, utcnow, version_t
+from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
 from axiomd.lifecycle import after_failure, version_status
 from axiomd.messages import ROUTING_PREFIX
 from axiomd.versioning import version_label
@@ -193,7 +193,7 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
                 status="queued", available_at=available, last_error=error,
                 lease_owner=None, lease_expires_at=None))
             if with_outbox:
-                enqueue(conn, job_t.c.id == job_id, now, decision.delay_seconds)
+                enqueue(conn, now, job_ids=[job_id], delay=decision.delay_seconds)
             return True
         conn.execute(update(job_t).where(job_t.c.id == job_id).values(
             status="failed", last_error=error, finished_at=now, lease_owner=None,
@@ -230,17 +230,28 @@ def _settle_version(conn: Connection, version_id: int, now: datetime,
     conn.execute(update(version_t).where(version_t.c.id == version_id).values(**values))
 
 
-def enqueue(conn: Connection, jobs: Any, now: datetime, delay: float = 0.0) -> None:
-    """Outbox rows for the jobs matching `jobs` (a WHERE clause on the job table).
+_ENQUEUE = (
+    "INSERT INTO outbox (job_id, routing_key, delay_seconds, created_at) "
+    "SELECT id, :prefix || kind, :delay, :now FROM job WHERE "
+)
+_ENQUEUE_VERSION = text(_ENQUEUE + "version_id = :version_id").bindparams(
+    bindparam("now", type_=job_t.c.created_at.type))
+_ENQUEUE_JOBS = text(_ENQUEUE + "id IN :ids").bindparams(
+    bindparam("ids", expanding=True), bindparam("now", type_=job_t.c.created_at.type))
+
+
+def enqueue(conn: Connection, now: datetime, *, version_id: int | None = None,
+            job_ids: Sequence[int] = (), delay: float = 0.0) -> None:
+    """Outbox rows for a version's jobs, or for the given jobs.
 
     The message body is built by the relay from the catalog when it publishes, so it
     always carries the job's current facts.
     """
-    conn.execute(insert(outbox_t).from_select(
-        ["job_id", "routing_key", "delay_seconds", "created_at"],
-        select(job_t.c.id, literal(ROUTING_PREFIX) + job_t.c.kind, literal(delay),
-               literal(now, type_=job_t.c.created_at.type)).where(jobs),
-    ))
+    params = {"prefix": ROUTING_PREFIX, "delay": delay, "now": now}
+    if version_id is not None:
+        conn.execute(_ENQUEUE_VERSION, {**params, "version_id": version_id})
+    elif job_ids:
+        conn.execute(_ENQUEUE_JOBS, {**params, "ids": list(job_ids)})
 
 
 def requeue_expired(engine: Engine, with_outbox: bool) -> int:
@@ -256,7 +267,7 @@ def requeue_expired(engine: Engine, with_outbox: bool) -> int:
             conn.execute(update(job_t).where(job_t.c.id.in_(ids)).values(
                 status="queued", lease_owner=None, lease_expires_at=None, available_at=now))
             if with_outbox:
-                enqueue(conn, job_t.c.id.in_(ids), now)
+                enqueue(conn, now, job_ids=ids)
         return len(ids)
 
     return transaction(engine, work)
@@ -281,7 +292,7 @@ def retry_failed(engine: Engine, job_ids: Sequence[int] | None, with_outbox: boo
                          .values(error=None, completed_at=None))
             _settle_version(conn, version_id, now)
         if with_outbox:
-            enqueue(conn, job_t.c.id.in_(ids), now)
+            enqueue(conn, now, job_ids=ids)
         return ids
 
     return transaction(engine, work)

@@ -12,17 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.sql.elements import TextClause
 
 from axiomd.catalog.db import is_postgres, transaction
 from axiomd.catalog.jobs import enqueue
-from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
+from axiomd.catalog.models import asset_t, utcnow, version_t
 from axiomd.errors import DuplicateContent, NotFound
+from axiomd.messages import ROUTING_PREFIX
 from axiomd.versioning import choose_number, version_label
 
 
@@ -123,8 +126,38 @@ _NUMBER = text(
     "WHERE d.asset_id = :asset_id AND d.checksum = :checksum AND d.number IS NOT NULL)) "
     "RETURNING parent_id"
 )
-_INSERT_VERSION = insert(version_t).returning(version_t.c.id)
-_INSERT_JOB = insert(job_t)
+_TIMESTAMPS = (bindparam("now", type_=version_t.c.created_at.type),)
+_INSERT_VERSION = text(
+    "INSERT INTO version (asset_id, number, status, store_path, original_name, checksum, size, "
+    "submitted_by, origin_host, origin_path, ingest_token, created_at) VALUES (:asset_id, NULL, "
+    "'pending', '', :original_name, :checksum, :size, :submitted_by, :origin_host, "
+    ":origin_path, :ingest_token, :now) RETURNING id"
+).bindparams(*_TIMESTAMPS)
+
+
+@lru_cache(maxsize=16)
+def _insert_jobs(count: int) -> TextClause:
+    """One statement for all of a version's jobs (hand-built: it is on the hot path)."""
+    rows = ", ".join(f"(:version_id, :preset{i}, :kind{i}, 'queued', 0, :now, :now)"
+                     for i in range(count))
+    return text("INSERT INTO job (version_id, preset, kind, status, attempts, available_at, "
+                f"created_at) VALUES {rows}").bindparams(*_TIMESTAMPS)
+
+
+@lru_cache(maxsize=16)
+def _insert_all_postgres(count: int, with_outbox: bool) -> TextClause:
+    """PostgreSQL: version, jobs and outbox rows in one statement (one round trip)."""
+    version = _INSERT_VERSION.text
+    if not count:
+        return _INSERT_VERSION
+    rows = ", ".join(f"(:preset{i}, :kind{i})" for i in range(count))
+    sql = (f"WITH v AS ({version}), j AS (INSERT INTO job (version_id, preset, kind, status, "
+           "attempts, available_at, created_at) SELECT v.id, x.preset, x.kind, 'queued', 0, "
+           f":now, :now FROM v, (VALUES {rows}) AS x(preset, kind) RETURNING id, kind)")
+    if with_outbox:
+        sql += (", o AS (INSERT INTO outbox (job_id, routing_key, delay_seconds, created_at) "
+                "SELECT id, :prefix || kind, 0, :now FROM j)")
+    return text(sql + " SELECT id FROM v").bindparams(*_TIMESTAMPS)
 
 
 def _allocate(
@@ -132,18 +165,23 @@ def _allocate(
 ) -> VersionInfo:
     asset_id = _asset_id(conn, new)
     now = utcnow()
-    version_id = conn.execute(_INSERT_VERSION, {
-        "asset_id": asset_id, "number": None, "status": "pending", "store_path": "",
-        "original_name": new.original_name, "checksum": new.checksum, "size": new.size,
-        "submitted_by": new.submitted_by, "origin_host": new.origin_host,
-        "origin_path": new.origin_path, "ingest_token": new.ingest_token, "created_at": now,
-    }).scalar_one()
-    if jobs:
-        conn.execute(_INSERT_JOB, [
-            {"version_id": version_id, "preset": j.preset, "kind": j.kind, "status": "queued",
-             "attempts": 0, "available_at": now, "created_at": now} for j in jobs])
-        if with_outbox:
-            enqueue(conn, job_t.c.version_id == version_id, now)
+    params: dict[str, object] = {
+        "asset_id": asset_id, "original_name": new.original_name, "checksum": new.checksum,
+        "size": new.size, "submitted_by": new.submitted_by, "origin_host": new.origin_host,
+        "origin_path": new.origin_path, "ingest_token": new.ingest_token, "now": now,
+        "prefix": ROUTING_PREFIX,
+    }
+    for i, job in enumerate(jobs):
+        params[f"preset{i}"], params[f"kind{i}"] = job.preset, job.kind
+    if is_postgres(conn):
+        version_id = conn.execute(_insert_all_postgres(len(jobs), with_outbox),
+                                  params).scalar_one()
+    else:
+        version_id = conn.execute(_INSERT_VERSION, params).scalar_one()
+        if jobs:
+            conn.execute(_insert_jobs(len(jobs)), {**params, "version_id": version_id})
+            if with_outbox:
+                enqueue(conn, now, version_id=version_id)
     next_number = conn.execute(_BUMP, {"id": asset_id}).scalar_one()
     number = choose_number(next_number, new.requested_number, new.version_policy, new.asset)
     parent_number = new.parent_number if new.parent_number is not None else number - 1
