@@ -1,0 +1,95 @@
+"""The store runs out of space or turns read-only mid-stream: files wait, then all go in.
+
+The store is a real tmpfs mounted for the test (the tests run as root, as CI does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from axiomd.catalog import schema
+from axiomd.catalog.db import make_engine
+from axiomd.catalog.models import version_t
+from tests.conftest import Daemon, wait_for
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Iterator[Path]:
+    store = tmp_path / "store"
+    store.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=80m", "tmpfs", str(store)], check=True)
+    yield store
+    subprocess.run(["umount", "-l", str(store)], check=False)
+
+
+def _drop(folder: Path, first: int, count: int) -> dict[str, str]:
+    sums = {}
+    for i in range(first, first + count):
+        data = os.urandom(256 * 1024)
+        name = f"TST_SQ010_SH{i:04d}_comp_v001.mov"
+        (folder / name).write_bytes(data)
+        sums[name] = hashlib.sha256(data).hexdigest()
+    return sums
+
+
+def _versions(engine: object) -> dict[str, str]:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return dict(conn.execute(select(version_t.c.original_name, version_t.c.checksum)).all())
+
+
+def _deferred(watcher: Daemon) -> bool:
+    return any(e.get("event") == "ingest.deferred" for e in watcher.events())
+
+
+@pytest.fixture
+def setup(write_config: Callable[..., Path], pg_url: str, small_store: Path,
+          daemons: Callable[..., Daemon], tmp_path: Path) -> tuple[object, Daemon, Path]:
+    config = write_config(pg_url)
+    engine = make_engine(pg_url)
+    schema.upgrade(engine)
+    watcher = daemons(config, "watch")
+    wait_for(lambda: any(e.get("event") == "watch.started" for e in watcher.events()), 30,
+             "the watcher")
+    return engine, watcher, tmp_path / "drop" / "comp"
+
+
+def test_full_store_defers_files_until_space_is_freed(
+        setup: tuple[object, Daemon, Path], small_store: Path) -> None:
+    engine, watcher, drop = setup
+    sums = _drop(drop, 0, 5)
+    wait_for(lambda: len(_versions(engine)) == 5, 30, "the first five versions")
+    ballast = small_store / "ballast.bin"
+    with open(ballast, "wb") as f:
+        for _ in range(70):
+            f.write(b"\0" * 1024 * 1024)
+    sums |= _drop(drop, 5, 10)
+    wait_for(lambda: _deferred(watcher), 30, "the watcher to notice the full store")
+    assert len(_versions(engine)) == 5
+    ballast.unlink()
+    wait_for(lambda: len(_versions(engine)) == 15, 60, "all fifteen versions")
+    assert _versions(engine) == sums
+    assert not [p for p in drop.iterdir() if p.is_file()]
+    assert not list((small_store / ".staging").glob("*"))
+
+
+def test_read_only_store_defers_files_until_it_is_writable_again(
+        setup: tuple[object, Daemon, Path], small_store: Path) -> None:
+    engine, watcher, drop = setup
+    sums = _drop(drop, 0, 3)
+    wait_for(lambda: len(_versions(engine)) == 3, 30, "the first three versions")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_store)], check=True)
+    try:
+        sums |= _drop(drop, 3, 6)
+        wait_for(lambda: _deferred(watcher), 30, "the watcher to notice the read-only store")
+        assert len(_versions(engine)) == 3
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_store)], check=True)
+    wait_for(lambda: len(_versions(engine)) == 9, 60, "all nine versions")
+    assert _versions(engine) == sums
