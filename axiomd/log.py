@@ -61,6 +61,26 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+    _route_library_logs()
+
+
+class _ToStructlog(logging.Handler):
+    """Libraries (watchdog, pika) log through stdlib logging and warnings: same JSON lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log = structlog.get_logger(component="library")
+        if record.levelno >= logging.ERROR:
+            log.error("library.message", logger=record.name, message=record.getMessage())
+        else:
+            log.warning("library.message", logger=record.name, message=record.getMessage())
+
+
+def _route_library_logs() -> None:
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _ToStructlog)]
+    root.addHandler(_ToStructlog(logging.WARNING))
+    root.setLevel(logging.WARNING)
 
 
 def get_logger(component: str) -> Any:
