@@ -96,6 +96,11 @@ class TranscodeSettings:
     jobs: tuple[str, ...] = DEFAULT_JOBS
     presets: Mapping[str, Preset] = field(default_factory=dict)
 
+    @property
+    def kinds(self) -> list[str]:
+        """Every job kind a preset names: one work queue each."""
+        return sorted({p.kind for p in self.presets.values()})
+
 
 @dataclass(frozen=True)
 class LoggingSettings:

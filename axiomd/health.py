@@ -99,7 +99,7 @@ def _broker_figures(config: Config, health: Health) -> None:
     depths: dict[str, int | None] = {}
     try:
         channel = connection.channel()
-        for kind in [*sorted({p.kind for p in config.transcode.presets.values()}), "dead"]:
+        for kind in [*config.transcode.kinds, "dead"]:
             name = topology.dead if kind == "dead" else topology.work_queue(kind)
             try:
                 depths[name] = channel.queue_declare(name, passive=True).method.message_count

@@ -98,7 +98,7 @@ class Relay:
         self.engine = engine
         self.shutdown = shutdown
         self.topology = Topology(config.broker.prefix)
-        self.kinds = sorted({p.kind for p in config.transcode.presets.values()})
+        self.kinds = config.transcode.kinds
 
     def run(self, notify_ready: bool = True) -> None:
         pulse = Pulse(self.engine, "relay").start()

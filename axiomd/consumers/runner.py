@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog import jobs
 from axiomd.catalog.jobs import ClaimedJob
 from axiomd.config import Config
-from axiomd.consumers.handlers import Handler, JobContext, registry
+from axiomd.consumers.handlers import JobContext, registry
 from axiomd.errors import JobFailed
 from axiomd.log import get_logger
 from axiomd.store import Store
@@ -62,13 +62,13 @@ class RunOutcome:
 
 class JobRunner:
     def __init__(self, config: Config, engine: Engine, store: Store, owner: str,
-                 handlers: dict[str, Handler] | None = None) -> None:
+                 stop: threading.Event | None = None) -> None:
         self.config = config
         self.engine = engine
         self.store = store
         self.owner = owner
-        self.handlers = handlers or registry()
-        self.stop = threading.Event()
+        self.handlers = registry()
+        self.stop = stop or threading.Event()
 
     def run(self, job: ClaimedJob) -> RunOutcome:
         settings = self.config.worker

@@ -34,18 +34,21 @@ from axiomd.store import Store
 log = get_logger("worker")
 
 
-class EmbeddedWorker:
-    """Claims jobs straight from the catalog; needs nothing but the database."""
+class _Worker:
+    """What both kinds of worker hold: one owner id and a runner stopped by the shutdown."""
 
-    def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown,
-                 poll_seconds: float = 0.5) -> None:
+    def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown) -> None:
         self.config = config
         self.engine = engine
         self.shutdown = shutdown
         self.owner = worker_id()
-        self.runner = JobRunner(config, engine, store, self.owner)
-        self.runner.stop = shutdown.abort_work
-        self.poll_seconds = poll_seconds
+        self.runner = JobRunner(config, engine, store, self.owner, stop=shutdown.abort_work)
+
+
+class EmbeddedWorker(_Worker):
+    """Claims jobs straight from the catalog; needs nothing but the database."""
+
+    poll_seconds = 0.5
 
     def run(self) -> None:
         pulse = Pulse(self.engine, "worker").start()
@@ -86,20 +89,14 @@ class _Delivery:
     acked: bool = False
 
 
-class RabbitWorker:
+class RabbitWorker(_Worker):
     """Consumes job messages with manual acks and prefetch from the config."""
 
-    def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown,
-                 early_ack_seconds: float | None = None) -> None:
-        self.config = config
-        self.engine = engine
-        self.shutdown = shutdown
-        self.owner = worker_id()
-        self.runner = JobRunner(config, engine, store, self.owner)
-        self.runner.stop = shutdown.abort_work
+    def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown) -> None:
+        super().__init__(config, engine, store, shutdown)
         self.topology = Topology(config.broker.prefix)
-        self.kinds = sorted({p.kind for p in config.transcode.presets.values()})
-        self.early_ack_seconds = early_ack_seconds or config.worker.early_ack_seconds
+        self.kinds = config.transcode.kinds
+        self.early_ack_seconds = config.worker.early_ack_seconds
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
         self.current: _Delivery | None = None
         self.future: Future[None] | None = None
