@@ -68,6 +68,7 @@ class WatchSettings:
     ignore: tuple[str, ...] = DEFAULT_IGNORE
     roots: tuple[DropRoot, ...] = ()
     ingest_threads: int = 4
+    sequence_settle_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Preset:
 class TranscodeSettings:
     jobs: tuple[str, ...] = DEFAULT_JOBS
     presets: Mapping[str, Preset] = field(default_factory=dict)
+    sequence_fps: float = 24.0
 
     @property
     def kinds(self) -> list[str]:
@@ -252,12 +254,14 @@ class _Reader:
             ),
             store_root=store_root,
             watch=self.watch(self.table(data, "watch", {"settle_seconds", "rescan_seconds",
-                                                        "ignore", "roots", "ingest_threads"}), naming),
+                                                        "ignore", "roots", "ingest_threads",
+                                                        "sequence_settle_seconds"}), naming),
             naming=naming,
             worker=self.worker(self.table(data, "worker", {
                 "concurrency", "max_attempts", "job_timeout_seconds", "lease_seconds",
                 "retry_delays", "prefetch", "early_ack_seconds", "shutdown_grace_seconds"})),
-            transcode=self.transcode(self.table(data, "transcode", {"jobs", "presets"})),
+            transcode=self.transcode(self.table(data, "transcode", {"jobs", "presets",
+                                                                    "sequence_fps"})),
             logging=self.logging(self.table(data, "logging", {"format", "level"})),
         )
 
@@ -319,6 +323,7 @@ class _Reader:
             ignore=tuple(str(g) for g in ignore),
             roots=tuple(roots),
             ingest_threads=int(self.positive(spec, "watch", "ingest_threads", 4)),
+            sequence_settle_seconds=self.positive(spec, "watch", "sequence_settle_seconds", 10.0),
         )
 
     def worker(self, spec: dict[str, Any]) -> WorkerSettings:
@@ -354,7 +359,9 @@ class _Reader:
             if job not in presets:
                 raise self.fail("transcode.jobs",
                                 f"{job!r} has no [transcode.presets.{job}] table")
-        return TranscodeSettings(jobs=jobs, presets=presets)
+        return TranscodeSettings(
+            jobs=jobs, presets=presets,
+            sequence_fps=self.positive(spec, "transcode", "sequence_fps", 24.0))
 
     def logging(self, spec: dict[str, Any]) -> LoggingSettings:
         fmt = self.typed(spec, "logging", "format", str, "auto")

@@ -21,9 +21,10 @@ import pwd
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -46,6 +47,14 @@ from axiomd.errors import (
 )
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule, ParsedName
+from axiomd.sequences import (
+    Frame,
+    frame_of,
+    frame_range,
+    is_sequence,
+    sequence_name,
+    store_pattern,
+)
 from axiomd.store import StagedFile, Store, version_relpath
 
 log = get_logger("ingest")
@@ -171,6 +180,58 @@ class Ingestor:
             self.store.discard_staged(token)
             log.info("ingest.still_changing", file=str(origin), size=staged.size)
             return Outcome("changed", str(origin), "file changed while it was read")
+        return self._version(staged, parsed, rule, name, origin, file_owner(source), started,
+                             lambda fields, n: rule.render(fields, n))
+
+    def ingest_sequence(
+        self,
+        frames: Sequence[tuple[Path, Frame | None]],
+        rule: NamingRule,
+        *,
+        link: bool,
+        token: str,
+        origin: Path,
+    ) -> Outcome:
+        """Version an image sequence (`name.1001.exr` …) as one version.
+
+        The frames are checked as one name (`name.exr`), staged together, and published as
+        the version folder in one rename; missing frames are recorded on the version.
+        """
+        started = time.monotonic()
+        numbered = [(path, f) for path, f in frames if f is not None]
+        first = numbered[0][1]
+        try:
+            parsed = self.check_name(first.sequence_name, rule)
+        except NameRejected as exc:
+            rejection = exc.rejection
+            log.info("ingest.rejected", file=str(origin), reason=str(rejection),
+                     field=getattr(rejection, "field", None), frames=len(numbered))
+            return Outcome("rejected", str(origin), str(rejection),
+                           field=getattr(rejection, "field", None))
+        try:
+            staged = self.store.stage_sequence([(p, f.number) for p, f in numbered], token,
+                                               link=link)
+        except SourceUnreadable as exc:
+            log.info("ingest.rejected", file=str(origin), reason=str(exc), field=None)
+            return Outcome("rejected", str(origin), str(exc))
+        span = frame_range(f.number for _, f in numbered)
+        if span.missing:
+            log.warning("ingest.sequence_gaps", file=str(origin), frames=span.frames,
+                        missing=list(span.missing))
+
+        def pattern(fields: Mapping[str, str], n: int) -> str:
+            rendered = rule.render(fields, n)
+            return store_pattern(rendered[: -len(first.ext) - 1], first.padding, first.ext)
+
+        return self._version(staged, parsed, rule, str(origin.name), origin,
+                             file_owner(numbered[0][0]), started, pattern,
+                             media={"sequence": span.to_json()})
+
+    def _version(self, staged: StagedFile, parsed: ParsedName, rule: NamingRule, name: str,
+                 origin: Path, owner: str, started: float,
+                 file_name: Callable[[Mapping[str, str], int], str],
+                 media: Mapping[str, Any] | None = None) -> Outcome:
+        """Allocate the version for what is staged, publish it, and say what happened."""
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
             asset=parsed.asset,
@@ -179,14 +240,14 @@ class Ingestor:
             checksum=staged.checksum,
             size=staged.size,
             original_name=name,
-            store_path=lambda n: version_relpath(identity_values, n,
-                                                 rule.render(parsed.fields, n)),
+            store_path=lambda n: version_relpath(identity_values, n, file_name(parsed.fields, n)),
             requested_number=parsed.requested_number,
             version_policy=rule.version_policy,
-            submitted_by=file_owner(source),
+            submitted_by=owner,
             origin_host=self.host,
             origin_path=str(origin),
-            ingest_token=token,
+            ingest_token=staged.token,
+            media=media,
         )
         try:
             version = self._commit(staged, request)
@@ -211,10 +272,29 @@ class Ingestor:
         source = get_version(self.engine, asset, from_number)
         info = get_asset(self.engine, asset)
         rule = self.config.naming.get(info.naming)
-        parsed = rule.parse(source.original_name) if rule else None
+        stored = self.store.path(source.store_path)
+        old_name = stored.name  # the file name (or frame pattern) the old number gave it
+        sequence = is_sequence(old_name)
+        parsed = rule.parse(sequence_name(old_name) if sequence else old_name) if rule else None
         fields = parsed.fields if isinstance(parsed, ParsedName) else None
+
+        def file_name(n: int) -> str:
+            if rule is None or fields is None:
+                return old_name
+            rendered = rule.render(fields, n)
+            if not sequence:
+                return rendered
+            stem, ext = rendered.rsplit(".", 1)
+            return store_pattern(stem, old_name.count("#"), ext)
+
+        token = new_token()
+        if sequence:
+            frames = [(p, f.number) for p in stored.parent.iterdir()
+                      if (f := frame_of(p.name)) is not None]
+            staged = self.store.stage_sequence(frames, token, link=True)
+        else:
+            staged = self.store.stage(stored, token, link=True)
         identity_values = list(info.identity.values())
-        staged = self.store.stage(self.store.path(source.store_path), new_token(), link=True)
         request = NewVersion(
             asset=asset,
             naming=info.naming,
@@ -222,9 +302,9 @@ class Ingestor:
             checksum=source.checksum,
             size=source.size,
             original_name=source.original_name,
-            store_path=lambda n: version_relpath(
-                identity_values, n,
-                rule.render(fields, n) if rule and fields else source.original_name),
+            store_path=lambda n: version_relpath(identity_values, n, file_name(n)),
+            media={"sequence": source.media["sequence"]}
+            if sequence and source.media and "sequence" in source.media else None,
             parent_number=from_number,
             submitted_by=current_user(),
             origin_host=self.host,

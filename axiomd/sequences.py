@@ -71,3 +71,8 @@ def frame_file(pattern: str, number: int) -> str:
 
 def is_sequence(store_path: str) -> bool:
     return "#" in store_path.rsplit("/", 1)[-1]
+
+
+def sequence_name(pattern: str) -> str:
+    """`name_v003.####.exr` → `name_v003.exr`: the name the naming rule checks."""
+    return re.sub(r"\.#+\.", ".", pattern, count=1)

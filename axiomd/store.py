@@ -15,11 +15,12 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from axiomd.errors import SourceUnreadable, StoreError
+from axiomd.sequences import frame_file, frame_of, is_sequence
 from axiomd.versioning import version_label
 
 CHUNK = 1024 * 1024
@@ -71,11 +72,35 @@ class Store:
     def stage(self, source: Path, token: str, *, link: bool) -> StagedFile:
         """Bring `source` into the store's staging area without touching `source`."""
         target = self.staged_path(token)
-        if not target.parent.is_dir():
+        self._ensure_dir(target.parent)
+        checksum, size = self._stage_one(source, target, link)
+        return StagedFile(token, target, checksum, size)
+
+    def stage_sequence(self, frames: Sequence[tuple[Path, int]], token: str, *,
+                       link: bool) -> StagedFile:
+        """Stage every frame into `.staging/<token>/`; the checksum covers them all, in order.
+
+        The manifest hash (frame number and sha256 per line) names the sequence's content,
+        so the same frames dropped again are a duplicate like any file.
+        """
+        folder = self.staged_path(token)
+        self._ensure_dir(folder)
+        lines, total = [], 0
+        for source, number in sorted(frames, key=lambda f: f[1]):
+            checksum, size = self._stage_one(source, folder / source.name, link)
+            lines.append(f"{number}:{checksum}")
+            total += size
+        manifest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        return StagedFile(token, folder, manifest, total)
+
+    def _ensure_dir(self, folder: Path) -> None:
+        if not folder.is_dir():
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create {target.parent}: {exc.strerror}") from exc
+                raise StoreError(f"cannot create {folder}: {exc.strerror}") from exc
+
+    def _stage_one(self, source: Path, target: Path, link: bool) -> tuple[str, int]:
         if link:
             try:
                 if target.exists():
@@ -86,14 +111,13 @@ class Store:
                     raise StoreError(f"cannot stage {source.name}: {exc.strerror}") from exc
             else:
                 try:
-                    checksum, size = hash_file(target)
+                    return hash_file(target)
                 except OSError as exc:
                     target.unlink(missing_ok=True)
                     raise SourceUnreadable(f"cannot read {source.name}: {exc.strerror}") from exc
-                return StagedFile(token, target, checksum, size)
-        return self._copy(source, target, token)
+        return self._copy(source, target)
 
-    def _copy(self, source: Path, target: Path, token: str) -> StagedFile:
+    def _copy(self, source: Path, target: Path) -> tuple[str, int]:
         self.require_space(source.stat().st_size)
         digest = hashlib.sha256()
         size = 0
@@ -114,19 +138,31 @@ class Store:
         except OSError as exc:
             target.unlink(missing_ok=True)
             raise StoreError(f"cannot copy {source.name} into the store: {exc.strerror}") from exc
-        return StagedFile(token, target, digest.hexdigest(), size)
+        return digest.hexdigest(), size
 
     def publish(self, staged: StagedFile, relpath: str) -> Path:
-        """Move a staged file to its final, read-only place. Safe to repeat."""
+        """Move a staged file (or sequence) to its final, read-only place. Safe to repeat.
+
+        A sequence's frames are renamed to the version's pattern inside the staging folder,
+        then the folder becomes the version folder in one rename.
+        """
         final = self.path(relpath)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if staged.path.exists():
+            final.parent.parent.mkdir(parents=True, exist_ok=True)
+            if staged.path.is_dir():
+                for frame in staged.path.iterdir():
+                    parsed = frame_of(frame.name)
+                    if parsed is not None:
+                        os.chmod(frame, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                        frame.rename(frame.with_name(frame_file(final.name, parsed.number)))
+                os.rename(staged.path, final.parent)
+            elif staged.path.exists():
+                final.parent.mkdir(exist_ok=True)
                 os.chmod(staged.path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 os.replace(staged.path, final)
-                _fsync_dir(final.parent)
-            elif not final.exists():
+            elif not (final.parent if is_sequence(relpath) else final).exists():
                 raise StoreError(f"staged file {staged.path} vanished before it was published")
+            _fsync_dir(final.parent.parent if is_sequence(relpath) else final.parent)
         except OSError as exc:
             raise StoreError(f"cannot publish {final}: {exc.strerror}") from exc
         return final
@@ -136,7 +172,11 @@ class Store:
         return self.stage(self.path(relpath), token, link=True)
 
     def discard_staged(self, token: str) -> None:
-        self.staged_path(token).unlink(missing_ok=True)
+        path = self.staged_path(token)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
     def staged_tokens(self) -> list[str]:
         folder = self.root / STAGING

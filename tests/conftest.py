@@ -84,6 +84,7 @@ root = "store"
 [watch]
 settle_seconds = {settle}
 rescan_seconds = {rescan}
+sequence_settle_seconds = {sequence_settle}
 
 [[watch.roots]]
 name = "comp"
@@ -124,7 +125,8 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     def write(db_url: str, broker_url: str = "", extra: str = "", **overrides: object) -> Path:
         values: dict[str, object] = {
             "db_url": db_url, "broker_url": broker_url, "prefix": f"t{uuid.uuid4().hex[:8]}",
-            "settle": 0.3, "rescan": 60, "policy": "reject", "max_attempts": 3, "lease": 30,
+            "settle": 0.3, "rescan": 60, "sequence_settle": 0.8, "policy": "reject",
+            "max_attempts": 3, "lease": 30,
             "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info", "extra_worker": "",
         }
         values.update(overrides)

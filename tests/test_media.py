@@ -214,3 +214,69 @@ def _has_asset(app: App) -> bool:
     from axiomd.catalog.versions import list_assets
 
     return bool(list_assets(app.engine))
+
+
+def _png_sequence(folder: Path, frames: list[int]) -> list[Path]:
+    """Frames rendered aside; the caller moves them into the drop folder at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=640x360:rate=24", "-frames:v", str(max(frames) - 1000),
+                    "-start_number", "1001", str(folder / f"{ASSET}_v001.%04d.png")], check=True)
+    keep = []
+    for path in sorted(folder.iterdir()):
+        number = int(path.name.split(".")[-2])
+        if number in frames:
+            keep.append(path)
+        else:
+            path.unlink()
+    return keep
+
+
+def _drop_sequence(frames: list[Path], drop: Path) -> None:
+    for frame in frames:
+        os.rename(frame, drop / frame.name)
+
+
+def test_png_sequence_becomes_one_version_with_a_48_frame_proxy(
+        write_config: Callable[..., Path], pg_url: str, tmp_path: Path,
+        daemons: Callable[..., Daemon]) -> None:
+    """48 frames from 1001: one version, frames in its folder, a proxy of 48 frames."""
+    config_path = write_config(pg_url, jobs=ALL_JOBS)
+    app = App(load_config(config_path))
+    schema.upgrade(app.engine)
+    daemons(config_path, "run")
+    _drop_sequence(_png_sequence(tmp_path / "render", list(range(1001, 1049))),
+                   tmp_path / "drop" / "comp")
+    wait_for(lambda: _has_asset(app) and get_version(app.engine, ASSET, 1).status == "complete",
+             90, "the sequence version to complete")
+    assert len(list_versions(app.engine, ASSET)) == 1
+    version = get_version(app.engine, ASSET, 1)
+    assert version.store_path.endswith("v001/TST_SQ010_SH0010_comp_v001.####.png")
+    assert version.media is not None
+    assert version.media["sequence"] == {"first": 1001, "last": 1048, "count": 48,
+                                         "frames": "1001-1048", "missing": []}
+    [proxy] = app.store.root.rglob("proxy/*.mp4")
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                          "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0",
+                          str(proxy)], capture_output=True, text=True, check=True)
+    assert int(out.stdout.strip()) == 48
+    assert len(list(app.store.path(version.store_path).parent.glob("*.png"))) == 48
+
+
+def test_sequence_with_a_missing_frame_reports_it(
+        write_config: Callable[..., Path], pg_url: str, tmp_path: Path,
+        daemons: Callable[..., Daemon]) -> None:
+    """A gap is recorded on the version and logged, not silently skipped."""
+    config_path = write_config(pg_url, jobs='["probe"]')
+    app = App(load_config(config_path))
+    schema.upgrade(app.engine)
+    watcher = daemons(config_path, "watch")
+    frames = [n for n in range(1001, 1025) if n != 1010]
+    _drop_sequence(_png_sequence(tmp_path / "render", frames), tmp_path / "drop" / "comp")
+    wait_for(lambda: _has_asset(app), 60, "the sequence version")
+    version = get_version(app.engine, ASSET, 1)
+    assert version.media is not None
+    assert version.media["sequence"]["missing"] == [1010]
+    assert version.media["sequence"]["frames"] == "1001-1009,1011-1024"
+    gaps = [e for e in watcher.events() if e.get("event") == "ingest.sequence_gaps"]
+    assert gaps and gaps[0]["missing"] == [1010]

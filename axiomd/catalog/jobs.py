@@ -163,8 +163,10 @@ def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | 
         if done is None:
             return False
         if media is not None:
+            known = conn.execute(select(version_t.c.media)
+                                 .where(version_t.c.id == done.version_id)).scalar()
             conn.execute(update(version_t).where(version_t.c.id == done.version_id)
-                         .values(media=media))
+                         .values(media={**(known or {}), **media}))
         _settle_version(conn, done.version_id, now)
         return True
 

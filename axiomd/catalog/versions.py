@@ -54,6 +54,7 @@ class NewVersion:
     origin_path: str = ""
     ingest_token: str | None = None
     check_duplicate: bool = True
+    media: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,10 +130,10 @@ _NUMBER = text(
 _TIMESTAMPS = (bindparam("now", type_=version_t.c.created_at.type),)
 _INSERT_VERSION = text(
     "INSERT INTO version (asset_id, number, status, store_path, original_name, checksum, size, "
-    "submitted_by, origin_host, origin_path, ingest_token, created_at) VALUES (:asset_id, NULL, "
-    "'pending', '', :original_name, :checksum, :size, :submitted_by, :origin_host, "
-    ":origin_path, :ingest_token, :now) RETURNING id"
-).bindparams(*_TIMESTAMPS)
+    "submitted_by, origin_host, origin_path, ingest_token, media, created_at) VALUES "
+    "(:asset_id, NULL, 'pending', '', :original_name, :checksum, :size, :submitted_by, "
+    ":origin_host, :origin_path, :ingest_token, :media, :now) RETURNING id"
+).bindparams(*_TIMESTAMPS, bindparam("media", type_=version_t.c.media.type))
 
 
 @lru_cache(maxsize=16)
@@ -157,7 +158,8 @@ def _insert_all_postgres(count: int, with_outbox: bool) -> TextClause:
     if with_outbox:
         sql += (", o AS (INSERT INTO outbox (job_id, routing_key, delay_seconds, created_at) "
                 "SELECT id, :prefix || kind, 0, :now FROM j)")
-    return text(sql + " SELECT id FROM v").bindparams(*_TIMESTAMPS)
+    return text(sql + " SELECT id FROM v").bindparams(
+        *_TIMESTAMPS, bindparam("media", type_=version_t.c.media.type))
 
 
 def _allocate(
@@ -169,7 +171,7 @@ def _allocate(
         "asset_id": asset_id, "original_name": new.original_name, "checksum": new.checksum,
         "size": new.size, "submitted_by": new.submitted_by, "origin_host": new.origin_host,
         "origin_path": new.origin_path, "ingest_token": new.ingest_token, "now": now,
-        "prefix": ROUTING_PREFIX,
+        "prefix": ROUTING_PREFIX, "media": dict(new.media) if new.media else None,
     }
     for i, job in enumerate(jobs):
         params[f"preset{i}"], params[f"kind{i}"] = job.preset, job.kind

@@ -5,15 +5,25 @@ Lists only, never a shell string: file names come from artists.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 
-def probe_args(source: Path) -> list[str]:
+def probe_args(source: Path, sequence: Mapping[str, Any] | None = None) -> list[str]:
     return ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-            str(source)]
+            *_input(source, sequence)]
+
+
+def sequence_glob(pattern: Path) -> str:
+    """`…/name.####.exr` → a glob for exactly its frames, every other glob character escaped.
+
+    A glob (not `%04d`) because the image2 demuxer stops at the first missing frame.
+    """
+    escaped = re.sub(r"([\\*?\[\]{}])", r"\\\1", str(pattern))
+    return re.sub(r"#+", lambda m: "[0-9]" * len(m.group(0)), escaped)
 
 
 def _scale(max_width: int) -> str:
@@ -23,8 +33,8 @@ def _scale(max_width: int) -> str:
 
 def _input(source: Path, sequence: Mapping[str, Any] | None) -> list[str]:
     if sequence:
-        return ["-framerate", str(sequence["fps"]), "-start_number", str(sequence["start"]),
-                "-f", "image2", "-i", str(sequence["pattern"])]
+        return ["-framerate", str(sequence["fps"]), "-pattern_type", "glob", "-f", "image2",
+                "-i", sequence_glob(source)]
     return ["-i", str(source)]
 
 
@@ -59,12 +69,11 @@ def proxy_args(source: Path, output: Path, options: Mapping[str, Any],
     return [*args, "-movflags", "+faststart", str(output)]
 
 
-def thumbnail_args(source: Path, output: Path, options: Mapping[str, Any], at_seconds: float,
-                   sequence: Mapping[str, Any] | None = None) -> list[str]:
-    """One frame from the middle of the clip, scaled down."""
-    seek = [] if sequence else ["-ss", f"{max(at_seconds, 0.0):.3f}"]
+def thumbnail_args(source: Path, output: Path, options: Mapping[str, Any],
+                   at_seconds: float) -> list[str]:
+    """One frame from the middle of the clip (for a sequence: its middle frame), scaled down."""
     return ["ffmpeg", "-nostdin", "-hide_banner", "-y", "-loglevel", "error",
-            *seek, *_input(source, sequence),
+            "-ss", f"{max(at_seconds, 0.0):.3f}", "-i", str(source),
             "-frames:v", "1", "-vf", _scale(int(options.get("max_width", 640))),
             "-update", "1", str(output)]
 

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,11 @@ from axiomd.errors import JobFailed
 STDERR_TAIL_LINES = 30
 
 
-def probe(source: Path, timeout: float = 120.0) -> dict[str, Any]:
-    """ffprobe's JSON for `source`, or JobFailed with ffprobe's own words."""
+def probe(source: Path, sequence: Mapping[str, Any] | None = None,
+          timeout: float = 120.0) -> dict[str, Any]:
+    """ffprobe's JSON for `source` (or a sequence), or JobFailed with ffprobe's own words."""
     try:
-        result = subprocess.run(probe_args(source), capture_output=True, text=True,
+        result = subprocess.run(probe_args(source, sequence), capture_output=True, text=True,
                                 timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired as exc:
         raise JobFailed(f"ffprobe did not finish within {timeout:.0f} s") from exc

@@ -22,17 +22,38 @@ from axiomd.consumers.ffmpeg_run import FFmpegRun
 from axiomd.consumers.ffmpeg_run import probe as run_probe
 from axiomd.consumers.handlers import JobContext, JobResult
 from axiomd.errors import JobFailed
+from axiomd.sequences import frame_of, is_sequence
 
 
 def _source(job: ClaimedJob, ctx: JobContext) -> Path:
     path = ctx.store.path(job.store_path)
-    if not path.is_file():
+    present = bool(_frames(path)) if is_sequence(job.store_path) else path.is_file()
+    if not present:
         raise JobFailed(f"source {job.store_path} is missing from the store", retryable=False)
     return path
 
 
+def _frames(pattern: Path) -> list[Path]:
+    """A stored sequence's frame files, in frame order."""
+    stem = pattern.name.split("#", 1)[0]
+    found = [(f.number, p) for p in pattern.parent.glob(f"{stem}*")
+             if (f := frame_of(p.name)) is not None]
+    return [p for _, p in sorted(found)]
+
+
+def _sequence(job: ClaimedJob, ctx: JobContext) -> dict[str, Any] | None:
+    if not is_sequence(job.store_path):
+        return None
+    return {"fps": ctx.config.transcode.sequence_fps}
+
+
+def _probe_source(job: ClaimedJob, ctx: JobContext) -> tuple[Path, dict[str, Any]]:
+    source = _source(job, ctx)
+    return source, summarize_probe(run_probe(source, _sequence(job, ctx)))
+
+
 def probe(job: ClaimedJob, ctx: JobContext) -> JobResult:
-    summary = summarize_probe(run_probe(_source(job, ctx)))
+    _, summary = _probe_source(job, ctx)
     return JobResult(outputs={"streams": len(summary.get("streams", []))}, media=summary)
 
 
@@ -65,15 +86,11 @@ def _run(args: list[str], ctx: JobContext, duration: float | None) -> None:
               stop=ctx.stop, log=ctx.log).run()
 
 
-def _probe_source(job: ClaimedJob, ctx: JobContext) -> tuple[Path, dict[str, Any]]:
-    source = _source(job, ctx)
-    return source, summarize_probe(run_probe(source))
-
-
 def _render(job: ClaimedJob, ctx: JobContext, folder: str, ext: str, source: Path,
             args_for: Callable[[Path], list[str]], duration: float | None) -> JobResult:
     """Run ffmpeg into a temporary file and put the result in the version's folder."""
-    ctx.store.require_space(source.stat().st_size)
+    ctx.store.require_space(sum(p.stat().st_size for p in _frames(source))
+                            if is_sequence(job.store_path) else source.stat().st_size)
     relpath = _output_relpath(job, folder, ext)
     with _atomic_output(ctx.store.path(relpath)) as temp:
         _run(args_for(temp), ctx, duration)
@@ -90,8 +107,8 @@ def proxy(job: ClaimedJob, ctx: JobContext) -> JobResult:
             burn_in = Path(folder) / "label.txt"
             burn_in.write_text(f"{job.asset} {job.version_label}", encoding="utf-8")
         return _render(job, ctx, "proxy", "mp4", source,
-                       lambda out: proxy_args(source, out, options, burn_in=burn_in,
-                                              has_audio=has_audio),
+                       lambda out: proxy_args(source, out, options, _sequence(job, ctx),
+                                              burn_in=burn_in, has_audio=has_audio),
                        info.get("duration"))
 
 
@@ -99,6 +116,9 @@ def thumbnail(job: ClaimedJob, ctx: JobContext) -> JobResult:
     source, info = _probe_source(job, ctx)
     options = dict(ctx.preset.options)
     middle = (info.get("duration") or 0.0) / 2
+    if is_sequence(job.store_path):
+        frames = _frames(source)
+        source, middle = frames[len(frames) // 2], 0.0
     return _render(job, ctx, "thumb", str(options.get("format", "jpg")), source,
                    lambda out: thumbnail_args(source, out, options, at_seconds=middle),
                    info.get("duration"))

@@ -42,9 +42,12 @@ class ClaimArea:
         self.folder = root / WORKDIR / STAGING / self.owner
         self._journal: TextIO | None = None
 
-    def claim(self, path: Path, rel: Path) -> Claim | None:
-        """Take `path`, or None if it is gone (another watcher, or the artist, moved it)."""
-        random = uuid.uuid4().hex[:12]
+    def claim(self, path: Path, rel: Path, random: str | None = None) -> Claim | None:
+        """Take `path`, or None if it is gone (another watcher, or the artist, moved it).
+
+        Frames of one sequence share `random`, and so one token.
+        """
+        random = random or uuid.uuid4().hex[:12]
         staged = self.folder / _staged_name(random, path.name)
         self._record(random, rel)
         try:

@@ -27,6 +27,7 @@ import shutil
 import stat
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +45,7 @@ from axiomd.errors import CatalogUnavailable, StoreError
 from axiomd.ingest import Ingestor, jobs_for, pid_alive
 from axiomd.log import get_logger
 from axiomd.naming import ParsedName
+from axiomd.sequences import frame_of, is_sequence, sequence_name, store_pattern
 from axiomd.watcher.claims import STAGING, Claim, ClaimArea, leftover_claims, owner_of
 from axiomd.watcher.drop import (
     DUPLICATES,
@@ -55,10 +57,13 @@ from axiomd.watcher.drop import (
     is_ignored,
     rejection_note,
     set_aside,
+    set_aside_note,
 )
 from axiomd.watcher.settle import SettleTracker, Snapshot
 
 log = get_logger("watcher")
+
+SEQUENCE = Snapshot(-1, -1)  # marks a queued item that is a whole image sequence
 
 
 def snapshot_of(path: Path) -> Snapshot | None:
@@ -110,6 +115,9 @@ class Watcher:
         self.backoff = 0.5
         self.processed = 0
         self.claim_areas: dict[str, ClaimArea] = {}
+        self.sequences: dict[Path, dict[Path, Snapshot]] = {}
+        self.sequence_seen: dict[Path, float] = {}
+        self.claimable: dict[Path, dict[Path, Snapshot]] = {}
         self.pool = ThreadPoolExecutor(config.watch.ingest_threads, thread_name_prefix="ingest")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -302,8 +310,22 @@ class Watcher:
 
     def _ingest_due(self) -> None:
         """Ingest what has settled: one thread per asset at a time, so a burst of
-        `_v001`, `_v002`… of one asset still goes in in order while other assets overlap."""
-        due = self.tracker.due(time.monotonic())
+        `_v001`, `_v002`… of one asset still goes in in order while other assets overlap.
+
+        Frames of an image sequence wait in `self.sequences` until the whole group has been
+        quiet for `sequence_settle_seconds`; the group then goes in as one item.
+        """
+        now = time.monotonic()
+        due: list[tuple[Path, Snapshot]] = []
+        for path, snapshot in self.tracker.due(now):
+            frame = frame_of(path.name)
+            if frame is None:
+                due.append((path, snapshot))
+                continue
+            pattern = path.parent / store_pattern(frame.stem, frame.padding, frame.ext)
+            self.sequences.setdefault(pattern, {})[path] = snapshot
+            self.sequence_seen[pattern] = now
+        due += [(pattern, SEQUENCE) for pattern in self._ready_sequences(now)]
         if not due:
             return
         groups: dict[str, list[tuple[Path, Snapshot]]] = {}
@@ -323,7 +345,10 @@ class Watcher:
                 if root is None:
                     continue
                 try:
-                    changed = self.ingest_one(root, path, snapshot)
+                    if snapshot is SEQUENCE:
+                        changed = self.ingest_sequence(root, path, self.claimable[path])
+                    else:
+                        changed = self.ingest_one(root, path, snapshot)
                 except (CatalogUnavailable, DBAPIError, StoreError) as exc:
                     # This file and the rest wait, already settled, until the backoff ends.
                     with lock:
@@ -333,51 +358,72 @@ class Watcher:
                         log.error("ingest.deferred", file=str(path), error=str(exc),
                                   retry_in=self.backoff)
                     return
-                if changed is not None:
-                    with lock:
-                        again.append((path, changed, time.monotonic()))
+                with lock:
+                    again.extend((p, s, time.monotonic()) for p, s in changed)
 
         list(self.pool.map(work, groups.values()))
         for path, snapshot, since in again:
-            self.tracker.observe(path, snapshot, since)
+            if snapshot is SEQUENCE:
+                self.sequences[path] = self.claimable[path]
+                self.sequence_seen[path] = 0.0
+            else:
+                self.tracker.observe(path, snapshot, since)
+        self.claimable.clear()
         if outage.is_set():
             self.pause_until = time.monotonic() + self.backoff
             self.backoff = min(self.backoff * 2, 10.0)
         else:
             self.backoff = 0.5
 
+    def _ready_sequences(self, now: float) -> list[Path]:
+        """Sequences with no frame still settling and no new frame for a quiet period."""
+        busy = set()
+        for path in self.tracker.candidates():
+            frame = frame_of(path.name)
+            if frame is not None:
+                busy.add(path.parent / store_pattern(frame.stem, frame.padding, frame.ext))
+        ready = [pattern for pattern, seen in self.sequence_seen.items()
+                 if pattern not in busy
+                 and now - seen >= self.config.watch.sequence_settle_seconds]
+        for pattern in ready:
+            del self.sequence_seen[pattern]
+            self.claimable[pattern] = self.sequences.pop(pattern)
+        return ready
+
     def _asset_key(self, path: Path) -> str:
         root = self._root_of(path)
         if root is not None:
-            parsed = self.config.rule_for(root).parse(path.name)
+            name = sequence_name(path.name) if is_sequence(path.name) else path.name
+            parsed = self.config.rule_for(root).parse(name)
             if isinstance(parsed, ParsedName):
                 return parsed.asset
         return str(path)
 
-    def ingest_one(self, root: DropRoot, path: Path, snapshot: Snapshot) -> Snapshot | None:
-        """Claim and ingest one settled file; returns a new snapshot if it is still changing."""
+    def ingest_one(self, root: DropRoot, path: Path,
+                   snapshot: Snapshot) -> list[tuple[Path, Snapshot]]:
+        """Claim and ingest one settled file; returns it with a new snapshot if it changed."""
         rel = path.relative_to(root.path)
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            return None
+            return []
         if Snapshot(st.st_size, st.st_mtime_ns) != snapshot:
-            return Snapshot(st.st_size, st.st_mtime_ns)
+            return [(path, Snapshot(st.st_size, st.st_mtime_ns))]
         log.info("ingest.settled", file=str(path), size=st.st_size)
         if stat.S_ISLNK(st.st_mode):
             log.warning("ingest.symlink_ignored", file=str(path), target=os.readlink(path),
                         reason="symlinks are never followed; drop the file itself")
-            return None
+            return []
         rule = self.config.rule_for(root)
         if not stat.S_ISREG(st.st_mode):
             reason = "is not a regular file (a pipe, socket or device); only files are ingested"
             self._set_aside(root, rel, path, REJECTED,
                             rejection_note(path.name, reason, rule.example, rule.template))
             log.info("ingest.rejected", file=str(path), reason=reason)
-            return None
+            return []
         claim = self._claims(root).claim(path, rel)
         if claim is None:
-            return None  # another watcher claimed it first
+            return []  # another watcher claimed it first
         try:
             outcome = self.ingestor.ingest(claim.staged, rule, link=True, token=claim.token,
                                            origin=path, expected_size=snapshot.size,
@@ -389,7 +435,8 @@ class Watcher:
             claim.staged.unlink()
         elif outcome.status == "changed":
             self._put_back(claim.staged, path)
-            return snapshot_of(path)
+            now = snapshot_of(path)
+            return [(path, now)] if now else []
         elif outcome.status == "duplicate":
             self._set_aside(root, rel, claim.staged, DUPLICATES,
                             duplicate_note(path.name, outcome.reason))
@@ -397,7 +444,50 @@ class Watcher:
             self._set_aside(root, rel, claim.staged, REJECTED,
                             rejection_note(path.name, outcome.reason, rule.example, rule.template))
         self.processed += 1
-        return None
+        return []
+
+    def ingest_sequence(self, root: DropRoot, pattern: Path,
+                        frames: dict[Path, Snapshot]) -> list[tuple[Path, Snapshot]]:
+        """Claim every frame of a settled sequence and ingest them as one version.
+
+        If any frame changed or vanished since it settled, nothing is claimed and every
+        frame goes back to the tracker to settle again.
+        """
+        current = {path: snapshot_of(path) for path in frames}
+        if any(current[p] != s for p, s in frames.items()):
+            return [(p, s) for p, s in current.items() if s is not None]
+        log.info("ingest.settled", file=str(pattern), frames=len(frames))
+        area = self._claims(root)
+        shared = uuid.uuid4().hex[:12]
+        claims = [c for p in sorted(frames)
+                  if (c := area.claim(p, p.relative_to(root.path), random=shared)) is not None]
+        if not claims:
+            return []
+        rule = self.config.rule_for(root)
+        try:
+            outcome = self.ingestor.ingest_sequence(
+                [(c.staged, frame_of(c.rel.name)) for c in claims], rule, link=True,
+                token=claims[0].token, origin=pattern)
+        except BaseException:
+            for claim in claims:
+                self._put_back(claim.staged, root.path / claim.rel)
+            raise
+        if outcome.status == "accepted":
+            for claim in claims:
+                claim.staged.unlink()
+        else:
+            folder = DUPLICATES if outcome.status == "duplicate" else REJECTED
+            for claim in claims:
+                set_aside(root.path, claim.rel, claim.staged, folder, note=None)
+            note = (duplicate_note(pattern.name, outcome.reason) if folder == DUPLICATES
+                    else rejection_note(pattern.name, outcome.reason, rule.example,
+                                        rule.template))
+            rel_pattern = pattern.relative_to(root.path)
+            set_aside_note(root.path, rel_pattern, folder, note)
+            log.info("ingest.set_aside", file=str(pattern), moved_to=str(root.path / folder),
+                     frames=len(claims))
+        self.processed += 1
+        return []
 
     def _claims(self, root: DropRoot) -> ClaimArea:
         if root.name not in self.claim_areas:
@@ -441,7 +531,8 @@ class Watcher:
             log.info("ingest.recovered", file=str(original), action="returned")
             return
         store = self.ingestor.store
-        if not store.path(version.store_path).exists():
+        # A sequence's store side was published by recover_staged already.
+        if not is_sequence(version.store_path) and not store.path(version.store_path).exists():
             store.publish(store.stage(claim.staged, claim.token, link=True), version.store_path)
         claim.staged.unlink()
         log.info("ingest.recovered", file=str(original), asset=version.asset,

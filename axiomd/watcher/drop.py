@@ -34,15 +34,23 @@ def free_name(target: Path) -> Path:
         n += 1
 
 
-def set_aside(root: Path, relpath: Path, current: Path, folder: str, note: str) -> Path:
+def set_aside(root: Path, relpath: Path, current: Path, folder: str, note: str | None) -> Path:
     """Move `current` (the file at `relpath` in `root`) into `root/folder/` with a note."""
     target = free_name(root / folder / relpath)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.rename(current, target)
-    sidecar = target.with_name(target.name + (".rejected.txt" if folder == REJECTED
-                                               else ".duplicate.txt"))
-    sidecar.write_text(note, encoding="utf-8")
+    if note is not None:
+        set_aside_note(root, target.relative_to(root / folder), folder, note)
     return target
+
+
+def set_aside_note(root: Path, relpath: Path, folder: str, note: str) -> Path:
+    """The note beside a set-aside file (or sequence): `<name>.rejected.txt`."""
+    suffix = ".rejected.txt" if folder == REJECTED else ".duplicate.txt"
+    sidecar = root / folder / relpath.parent / (relpath.name + suffix)
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.write_text(note, encoding="utf-8")
+    return sidecar
 
 
 def rejection_note(name: str, reason: str, example: str | None, expected_template: str) -> str:
