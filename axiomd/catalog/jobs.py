@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from axiomd.catalog.db import transaction
@@ -67,68 +67,59 @@ class JobInfo:
         }
 
 
-def _claimable(now: datetime) -> Any:
-    return or_(
-        and_(job_t.c.status == "queued", job_t.c.available_at <= now),
-        and_(job_t.c.status == "running", job_t.c.lease_expires_at < now),
-    )
+_STAMPS = tuple(bindparam(name, type_=job_t.c.started_at.type) for name in ("now", "expires"))
+_TAKE = (
+    "UPDATE job SET status = 'running', lease_owner = :owner, lease_expires_at = :expires, "
+    "attempts = attempts + 1, started_at = :now WHERE {where} "
+    "RETURNING id, version_id, preset, kind, attempts"
+)
+_CLAIMABLE = ("(status = 'queued' AND available_at <= :now) "
+              "OR (status = 'running' AND lease_expires_at < :now)")
+_NEXT = "id = (SELECT id FROM job WHERE {claimable} ORDER BY id LIMIT 1 {lock})"
+_TAKE_NEXT = {
+    lock: text(_TAKE.format(where=_NEXT.format(claimable=_CLAIMABLE, lock=lock)))
+    .bindparams(*_STAMPS)
+    for lock in ("FOR UPDATE SKIP LOCKED", "")
+}
+# A message is the trigger in broker mode: a queued job is due even if its retry delay
+# has not quite run out by this host's clock.
+_TAKE_BY_ID = text(_TAKE.format(
+    where="id = :id AND (status = 'queued' OR (status = 'running' AND lease_expires_at < :now))"
+)).bindparams(*_STAMPS)
+_VERSION_STARTED = text(
+    "UPDATE version SET status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END "
+    "WHERE id = :id RETURNING store_path, checksum, number, original_name, "
+    "(SELECT name FROM asset WHERE asset.id = version.asset_id) AS asset"
+)
 
 
-def claim_next(engine: Engine, owner: str, lease_seconds: float,
-               kinds: Sequence[str] | None = None) -> ClaimedJob | None:
+def claim_next(engine: Engine, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Embedded mode: take the oldest claimable job (SKIP LOCKED on PostgreSQL)."""
-
-    def work(conn: Connection) -> ClaimedJob | None:
-        now = utcnow()
-        candidate = select(job_t.c.id).where(_claimable(now)).order_by(job_t.c.id).limit(1)
-        if kinds:
-            candidate = candidate.where(job_t.c.kind.in_(kinds))
-        job_id = conn.execute(candidate.with_for_update(skip_locked=True)).scalar()
-        return None if job_id is None else _take(conn, job_id, owner, lease_seconds, now)
-
-    return transaction(engine, work)
+    statement = _TAKE_NEXT["FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql"
+                           else ""]
+    return transaction(engine, lambda conn: _take(conn, statement, {}, owner, lease_seconds))
 
 
 def claim(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Broker mode: take the job a message named, unless it is done, failed or leased."""
-
-    def work(conn: Connection) -> ClaimedJob | None:
-        now = utcnow()
-        # The message is the trigger here: a queued job is due even if its retry delay
-        # has not quite run out by this host's clock.
-        due = or_(job_t.c.status == "queued",
-                  and_(job_t.c.status == "running", job_t.c.lease_expires_at < now))
-        row = conn.execute(
-            select(job_t.c.id).where(job_t.c.id == job_id, due).with_for_update()
-        ).first()
-        return None if row is None else _take(conn, job_id, owner, lease_seconds, now)
-
-    return transaction(engine, work)
+    return transaction(engine, lambda conn: _take(conn, _TAKE_BY_ID, {"id": job_id}, owner,
+                                                  lease_seconds))
 
 
-def _take(conn: Connection, job_id: int, owner: str, lease_seconds: float,
-          now: datetime) -> ClaimedJob:
-    conn.execute(
-        update(job_t).where(job_t.c.id == job_id).values(
-            status="running", lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=job_t.c.attempts + 1, started_at=now,
-        )
-    )
-    row = conn.execute(
-        select(job_t, version_t.c.store_path, version_t.c.checksum, version_t.c.number,
-               version_t.c.original_name, asset_t.c.name.label("asset"))
-        .join(version_t, version_t.c.id == job_t.c.version_id)
-        .join(asset_t, asset_t.c.id == version_t.c.asset_id)
-        .where(job_t.c.id == job_id)
-    ).one()
-    conn.execute(update(version_t).where(version_t.c.id == row.version_id,
-                                         version_t.c.status == "pending")
-                 .values(status="processing"))
+def _take(conn: Connection, statement: Any, params: dict[str, Any], owner: str,
+          lease_seconds: float) -> ClaimedJob | None:
+    now = utcnow()
+    job = conn.execute(statement, {
+        **params, "owner": owner, "now": now,
+        "expires": now + timedelta(seconds=lease_seconds)}).first()
+    if job is None:
+        return None
+    version = conn.execute(_VERSION_STARTED, {"id": job.version_id}).one()
     return ClaimedJob(
-        id=row.id, version_id=row.version_id, preset=row.preset, kind=row.kind,
-        attempts=row.attempts, store_path=row.store_path, checksum=row.checksum,
-        asset=row.asset, version_number=row.number, original_name=row.original_name,
+        id=job.id, version_id=job.version_id, preset=job.preset, kind=job.kind,
+        attempts=job.attempts, store_path=version.store_path, checksum=version.checksum,
+        asset=version.asset, version_number=version.number,
+        original_name=version.original_name,
     )
 
 
@@ -153,24 +144,22 @@ def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | 
 
     def work(conn: Connection) -> bool:
         now = utcnow()
-        done = conn.execute(
-            update(job_t)
-            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
-            .values(status="done", outputs=outputs, finished_at=now, lease_owner=None,
-                    lease_expires_at=None, last_error=None)
-            .returning(job_t.c.version_id)
-        ).first()
+        done = conn.execute(_DONE, {"id": job_id, "owner": owner, "outputs": outputs,
+                                    "now": now}).first()
         if done is None:
             return False
-        if media is not None:
-            known = conn.execute(select(version_t.c.media)
-                                 .where(version_t.c.id == done.version_id)).scalar()
-            conn.execute(update(version_t).where(version_t.c.id == done.version_id)
-                         .values(media={**(known or {}), **media}))
-        _settle_version(conn, done.version_id, now)
+        _settle_version(conn, done.version_id, now, media=media)
         return True
 
     return transaction(engine, work)
+
+
+_DONE = text(
+    "UPDATE job SET status = 'done', outputs = :outputs, finished_at = :now, lease_owner = NULL, "
+    "lease_expires_at = NULL, last_error = NULL "
+    "WHERE id = :id AND status = 'running' AND lease_owner = :owner RETURNING version_id"
+).bindparams(bindparam("outputs", type_=job_t.c.outputs.type),
+             bindparam("now", type_=job_t.c.finished_at.type))
 
 
 def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: int,
@@ -218,17 +207,31 @@ def release(engine: Engine, job_id: int, owner: str) -> bool:
         ).rowcount == 1
 
 
+_LOCK_VERSION = {
+    locking: text(f"SELECT media FROM version WHERE id = :id {locking}").columns(
+        version_t.c.media)
+    for locking in ("FOR UPDATE", "")
+}
+_JOB_STATES = text("SELECT status FROM job WHERE version_id = :id")
+
+
 def _settle_version(conn: Connection, version_id: int, now: datetime,
-                    error: str | None = None) -> None:
-    """Lock the version, then set its status from all of its jobs."""
-    conn.execute(select(version_t.c.id).where(version_t.c.id == version_id).with_for_update())
-    states = conn.execute(select(job_t.c.status).where(job_t.c.version_id == version_id)).scalars()
-    status = version_status(states)
+                    error: str | None = None, media: dict[str, Any] | None = None) -> None:
+    """Lock the version, then set its status from all of its jobs (and merge new media).
+
+    The status is read in a statement after the lock is held, so two jobs of one version
+    finishing at once cannot both miss that all are done.
+    """
+    lock = _LOCK_VERSION["FOR UPDATE" if conn.dialect.name == "postgresql" else ""]
+    known = conn.execute(lock, {"id": version_id}).scalar()
+    status = version_status(conn.execute(_JOB_STATES, {"id": version_id}).scalars())
     values: dict[str, Any] = {"status": status}
     if status in ("complete", "failed"):
         values["completed_at"] = now
     if error:
         values["error"] = error
+    if media is not None:
+        values["media"] = {**(known or {}), **media}
     conn.execute(update(version_t).where(version_t.c.id == version_id).values(**values))
 
 
