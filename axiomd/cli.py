@@ -15,6 +15,7 @@ from axiomd.catalog import jobs, schema
 from axiomd.catalog.db import make_url_is_sqlite, reachable, redact
 from axiomd.catalog.versions import (
     LineageNode,
+    VersionInfo,
     get_version,
     lineage,
     list_assets,
@@ -213,10 +214,17 @@ def cmd_versions(app: App, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([v.to_json() for v in versions], indent=2))
     else:
-        print_table(["VERSION", "STATUS", "PARENT", "SIZE", "CHECKSUM", "CREATED", "FILE"],
-                    [[v.label, v.status, v.parent or "-", _size(v.size), v.checksum[:12],
+        print_table(["VERSION", "STATUS", "QC", "PARENT", "SIZE", "CHECKSUM", "CREATED", "FILE"],
+                    [[v.label, v.status, _qc(v), v.parent or "-", _size(v.size), v.checksum[:12],
                       _ts(v.created_at), v.store_path] for v in versions])
     return EXIT_OK
+
+
+def _qc(version: VersionInfo) -> str:
+    qc = (version.media or {}).get("qc")
+    if not qc:
+        return "-"
+    return f"{len(qc['warnings'])} warning(s)" if qc["warnings"] else "ok"
 
 
 def cmd_show(app: App, args: argparse.Namespace) -> int:
@@ -235,6 +243,8 @@ def cmd_show(app: App, args: argparse.Namespace) -> int:
     ]
     if v.error:
         rows.append(("error", v.error))
+    for warning in (v.media or {}).get("qc", {}).get("warnings", []):
+        rows.append(("QC warning", warning))
     for key, value in rows:
         print(f"{key:>14}  {value}")
     if v.media:

@@ -16,6 +16,7 @@ from typing import Any
 
 from axiomd.errors import ConfigError
 from axiomd.naming import NamingRule
+from axiomd.qc import CHECKED, QcSpec
 
 DEFAULT_IGNORE = (".*", "*.tmp", "*.part", "~*", "*.crdownload")
 DEFAULT_JOBS = ("probe", "proxy_h264", "thumbnail")
@@ -121,6 +122,7 @@ class Config:
     worker: WorkerSettings
     transcode: TranscodeSettings
     logging: LoggingSettings
+    qc: Mapping[str, QcSpec] = field(default_factory=dict)
 
     def root(self, name: str) -> DropRoot:
         for root in self.watch.roots:
@@ -263,7 +265,19 @@ class _Reader:
             transcode=self.transcode(self.table(data, "transcode", {"jobs", "presets",
                                                                     "sequence_fps"})),
             logging=self.logging(self.table(data, "logging", {"format", "level"})),
+            qc={show: self.qc(show, spec)
+                for show, spec in self.table(data, "qc", None).items()},
         )
+
+    def qc(self, show: str, spec: Any) -> QcSpec:
+        key = f"qc.{show}"
+        if not isinstance(spec, dict):
+            raise self.fail(key, "expected a table of expected values, e.g. fps = 24")
+        self.table({key: spec}, key, {*CHECKED, "policy"})
+        policy = self.typed(spec, key, "policy", str, "warn")
+        if policy not in ("warn", "reject"):
+            raise self.fail(f"{key}.policy", f"must be warn or reject, got {policy!r}")
+        return QcSpec(show, {k: v for k, v in spec.items() if k != "policy"}, policy)
 
     def rule(self, name: str, spec: Any) -> NamingRule:
         key = f"naming.{name}"
@@ -373,7 +387,8 @@ class _Reader:
         return LoggingSettings(format=fmt, level=level)
 
 
-_SECTIONS = {"database", "broker", "store", "watch", "naming", "worker", "transcode", "logging"}
+_SECTIONS = {"database", "broker", "store", "watch", "naming", "worker", "transcode", "logging",
+             "qc"}
 
 
 def _get(data: Mapping[str, Any], key: str, default: Any) -> Any:

@@ -8,7 +8,7 @@ version row locked so two jobs finishing at once cannot both miss "all done".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +37,7 @@ class ClaimedJob:
     asset: str
     version_number: int
     original_name: str
+    identity: Mapping[str, str]
 
     @property
     def version_label(self) -> str:
@@ -89,8 +90,9 @@ _TAKE_BY_ID = text(_TAKE.format(
 _VERSION_STARTED = text(
     "UPDATE version SET status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END "
     "WHERE id = :id RETURNING store_path, checksum, number, original_name, "
-    "(SELECT name FROM asset WHERE asset.id = version.asset_id) AS asset"
-)
+    "(SELECT name FROM asset WHERE asset.id = version.asset_id) AS asset, "
+    "(SELECT identity FROM asset WHERE asset.id = version.asset_id) AS identity"
+).columns(identity=asset_t.c.identity.type)
 
 
 def claim_next(engine: Engine, owner: str, lease_seconds: float) -> ClaimedJob | None:
@@ -119,7 +121,7 @@ def _take(conn: Connection, statement: Any, params: dict[str, Any], owner: str,
         id=job.id, version_id=job.version_id, preset=job.preset, kind=job.kind,
         attempts=job.attempts, store_path=version.store_path, checksum=version.checksum,
         asset=version.asset, version_number=version.number,
-        original_name=version.original_name,
+        original_name=version.original_name, identity=version.identity or {},
     )
 
 

@@ -22,6 +22,7 @@ from axiomd.consumers.ffmpeg_run import FFmpegRun
 from axiomd.consumers.ffmpeg_run import probe as run_probe
 from axiomd.consumers.handlers import JobContext, JobResult
 from axiomd.errors import JobFailed
+from axiomd.qc import qc_findings
 from axiomd.sequences import frame_of, is_sequence
 
 
@@ -54,6 +55,12 @@ def _probe_source(job: ClaimedJob, ctx: JobContext) -> tuple[Path, dict[str, Any
 
 def probe(job: ClaimedJob, ctx: JobContext) -> JobResult:
     _, summary = _probe_source(job, ctx)
+    spec = ctx.config.qc.get(job.identity.get("show", ""))
+    if spec is not None:
+        findings = qc_findings(summary, spec)
+        if findings and spec.policy == "reject":
+            raise JobFailed("QC: " + "; ".join(findings), retryable=False)
+        summary["qc"] = {"spec": spec.show, "policy": spec.policy, "warnings": findings}
     return JobResult(outputs={"streams": len(summary.get("streams", []))}, media=summary)
 
 
