@@ -280,3 +280,19 @@ def test_sequence_with_a_missing_frame_reports_it(
     assert version.media["sequence"]["frames"] == "1001-1009,1011-1024"
     gaps = [e for e in watcher.events() if e.get("event") == "ingest.sequence_gaps"]
     assert gaps and gaps[0]["missing"] == [1010]
+
+
+def test_burn_in_survives_quotes_colons_and_percent_signs(tmp_path: Path) -> None:
+    """The label reaches drawtext through a file, with expansion off: nothing to escape wrongly."""
+    from axiomd.consumers.ffmpeg_args import proxy_args
+
+    folder = tmp_path / "it's 50%: done"
+    folder.mkdir()
+    label = folder / "label.txt"
+    label.write_text("TST_SQ010 'v001': 100% %{pts} done")
+    clip = make_clip(tmp_path / "clip.mov", size="320x240", seconds=0.5, audio=False)
+    out = tmp_path / "proxy.mp4"
+    args = proxy_args(clip, out, {"max_width": 320}, burn_in=label, has_audio=False)
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 0

@@ -38,11 +38,17 @@ def _input(source: Path, sequence: Mapping[str, Any] | None) -> list[str]:
     return ["-i", str(source)]
 
 
+def filter_value(value: str) -> str:
+    """Escape a filter option value for both levels ffmpeg parses: the option list
+    (backslash, quote, colon) and then the filtergraph (also brackets, comma, semicolon)."""
+    option = re.sub(r"([\\':])", r"\\\1", value)
+    return re.sub(r"([\\'\[\],;])", r"\\\1", option)
+
+
 def drawtext_filter(textfile: Path) -> str:
-    """Burn-in from a text file with expansion off: no quote, colon or % in a name matters."""
-    path = str(textfile).replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
-    return (f"drawtext=textfile='{path}':expansion=none:fontcolor=white:fontsize=h/30:"
-            "box=1:boxcolor=black@0.5:x=10:y=h-th-10")
+    """Burn-in read from a file with expansion off: no quote, colon or % in a name matters."""
+    return (f"drawtext=textfile={filter_value(str(textfile))}:expansion=none:fontcolor=white:"
+            "fontsize=h/30:box=1:boxcolor=black@0.5:x=10:y=h-th-10")
 
 
 def proxy_args(source: Path, output: Path, options: Mapping[str, Any],
