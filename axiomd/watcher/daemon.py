@@ -3,17 +3,18 @@
 How one file travels, and why a kill -9 at any point loses nothing:
 
 1. Events (inotify, or polling for shares) and periodic scans feed a `SettleTracker`.
-2. A settled file is *claimed* by renaming it into `<root>/.axiomd/staging/<token>/`.
-   Rename is atomic, so of several watchers on one root exactly one wins.
+2. A settled file is *claimed* by renaming it into this process's own folder,
+   `<root>/.axiomd/staging/<host>.<pid>/` (see `claims.py`). Rename is atomic, so of
+   several watchers on one root exactly one wins.
 3. The `Ingestor` stages it in the store (hard link, or fsynced copy), allocates the
-   version in one transaction recording the token, and publishes it to its final path.
-4. Only then is the drop-side staged file removed (or moved to `_rejected/` or
-   `_duplicates/` with a note for the artist).
+   version in one transaction recording the claim's token, and publishes it.
+4. Only then is the claimed file removed (or moved to `_rejected/` or `_duplicates/`
+   with a note for the artist).
 
 At start, before anything else, `recover` finishes what a dead watcher of this host left:
-a staged file whose token has a committed version is finished (published, then removed
-from staging); one without a version goes back where the artist put it and is ingested
-as if new. The token is unique per file, so this never makes a second version.
+a claimed file whose token has a committed version is finished (published, then removed);
+one without a version goes back where the artist put it and is ingested as if new. A
+token belongs to one file (or one image sequence), so this never makes a second version.
 """
 
 from __future__ import annotations
