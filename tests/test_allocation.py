@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from axiomd.catalog import schema
+from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import job_t, outbox_t, version_t
 from axiomd.catalog.versions import allocate_version, lineage, list_versions
 from axiomd.errors import DuplicateContent, NotFound, VersionConflict
@@ -110,17 +112,18 @@ def test_unknown_asset_listing_says_so(engine: Engine) -> None:
         list_versions(engine, "NOPE_SQ010_SH0010_comp")
 
 
+def _race(url: str, processes: int, each: int) -> tuple[Engine, list[int]]:
+    """`processes` real processes allocating `each` versions of one asset at once."""
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.starmap(allocate_many, [(url, ASSET, each)] * processes)
+    return engine, sorted(n for chunk in results for n in chunk)
+
+
 def test_eight_processes_allocating_on_one_asset_get_1_to_800(pg_url: str) -> None:
     """Under real concurrency on PostgreSQL, numbers are exactly 1..800 with an intact chain."""
-    from axiomd.catalog import schema
-    from axiomd.catalog.db import make_engine
-
-    engine = make_engine(pg_url)
-    schema.upgrade(engine)
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(8) as pool:
-        results = pool.starmap(allocate_many, [(pg_url, ASSET, 100)] * 8)
-    numbers = sorted(n for chunk in results for n in chunk)
+    engine, numbers = _race(pg_url, 8, 100)
     assert numbers == list(range(1, 801))
     with engine.connect() as conn:
         rows = conn.execute(select(version_t.c.id, version_t.c.number, version_t.c.parent_id)
@@ -132,13 +135,6 @@ def test_eight_processes_allocating_on_one_asset_get_1_to_800(pg_url: str) -> No
 
 def test_four_processes_on_sqlite_also_stay_dense(sqlite_url: str) -> None:
     """The embedded catalog serialises writers too: no duplicate or missing numbers."""
-    from axiomd.catalog import schema
-    from axiomd.catalog.db import make_engine
-
-    engine = make_engine(sqlite_url)
-    schema.upgrade(engine)
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(4) as pool:
-        results = pool.starmap(allocate_many, [(sqlite_url, ASSET, 25)] * 4)
-    assert sorted(n for chunk in results for n in chunk) == list(range(1, 101))
+    engine, numbers = _race(sqlite_url, 4, 25)
+    assert numbers == list(range(1, 101))
     engine.dispose()

@@ -164,21 +164,34 @@ def test_job_timeout_stops_ffmpeg_and_records_the_failure(tmp_path: Path) -> Non
         run.run()
 
 
+def slow_proxy(x264_preset: str) -> str:
+    return f"""
+        [transcode.presets.proxy_h264]
+        kind = "proxy"
+        x264_preset = "{x264_preset}"
+        """
+
+
+def start_slow_transcode(config_path: Path, tmp_path: Path, daemons: Callable[..., Daemon],
+                         size: str, seconds: int) -> tuple[App, Daemon]:
+    """A version whose proxy takes a while, and a worker seen writing its partial output."""
+    app = App(load_config(config_path))
+    schema.upgrade(app.engine)
+    ingest(app, make_clip(tmp_path / f"{ASSET}_v001.mov", size=size, seconds=seconds,
+                          audio=False))
+    worker = daemons(config_path, "worker")
+    wait_for(lambda: list(app.store.root.rglob(".partial-*")), 60, "the transcode to start")
+    return app, worker
+
+
 def test_worker_killed_mid_transcode_leaves_no_partial_and_job_completes_once(
         write_config: Callable[..., Path], pg_url: str, tmp_path: Path,
         daemons: Callable[..., Daemon]) -> None:
     """kill -9 during the proxy: the lease expires, the job runs again, one proxy, no temp."""
-    config_path = write_config(pg_url, jobs='["proxy_h264"]', lease=2, extra="""
-        [transcode.presets.proxy_h264]
-        kind = "proxy"
-        x264_preset = "slower"
-        """)
-    app = App(load_config(config_path))
-    schema.upgrade(app.engine)
-    ingest(app, make_clip(tmp_path / f"{ASSET}_v001.mov", size="1280x720", seconds=5,
-                          audio=False))
-    first = daemons(config_path, "worker")
-    wait_for(lambda: list(app.store.root.rglob(".partial-*")), 60, "the transcode to start")
+    config_path = write_config(pg_url, jobs='["proxy_h264"]', lease=2,
+                               extra=slow_proxy("slower"))
+    app, first = start_slow_transcode(config_path, tmp_path, daemons, size="1280x720",
+                                      seconds=5)
     first.kill()
     daemons(config_path, "worker")
     wait_for(lambda: get_version(app.engine, ASSET, 1).status == "complete", 300,

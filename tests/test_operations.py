@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from axiomd.app import App
-from axiomd.catalog import jobs, schema
+from axiomd.catalog import jobs
 from axiomd.catalog.versions import get_version
-from axiomd.config import load_config
 from tests.conftest import Daemon, run_cli, wait_for
 from tests.tcpproxy import TcpProxy
-from tests.test_media import ASSET, ingest, make_clip
+from tests.test_media import ASSET, slow_proxy, start_slow_transcode
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_FIELDS = {"event", "level", "timestamp", "service", "host", "pid"}
@@ -65,19 +63,10 @@ def test_sigterm_during_a_transcode_hands_the_job_back_cleanly(
         write_config: Callable[..., Path], pg_url: str, tmp_path: Path,
         daemons: Callable[..., Daemon]) -> None:
     """SIGTERM mid-ffmpeg: exit 0 within the grace period, job queued again, no partial."""
-    config_path = write_config(pg_url, jobs='["proxy_h264"]', extra_worker="""
-shutdown_grace_seconds = 1
-""", extra="""
-        [transcode.presets.proxy_h264]
-        kind = "proxy"
-        x264_preset = "veryslow"
-        """)
-    app = App(load_config(config_path))
-    schema.upgrade(app.engine)
-    ingest(app, make_clip(tmp_path / f"{ASSET}_v001.mov", size="1920x1080", seconds=8,
-                          audio=False))
-    worker = daemons(config_path, "worker")
-    wait_for(lambda: list(app.store.root.rglob(".partial-*")), 60, "the transcode to start")
+    config_path = write_config(pg_url, jobs='["proxy_h264"]', extra=slow_proxy("veryslow"),
+                               extra_worker="shutdown_grace_seconds = 1")
+    app, worker = start_slow_transcode(config_path, tmp_path, daemons, size="1920x1080",
+                                       seconds=8)
     started = time.monotonic()
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=30) == 0
