@@ -227,3 +227,45 @@ def test_two_watchers_on_one_root_never_ingest_a_file_twice(
     rows = versions(engine)
     assert len(rows) == 300 and {r[2] for r in rows} == set(sums.values())
     assert not (drop / "_duplicates").exists() and not (drop / "_rejected").exists()
+
+
+SHARE_ROOT = """
+[[watch.roots]]
+name = "share"
+path = "drop/share"
+naming = "shot"
+poll = true
+"""
+
+
+def test_polled_root_for_network_shares_is_ingested_without_inotify(
+        env: Callable[..., tuple[Path, Engine, Path]], daemons: Callable[..., Daemon],
+        tmp_path: Path) -> None:
+    """A root marked poll = true (SMB/NFS) is watched by polling and ingests the same way."""
+    share = tmp_path / "drop" / "share"
+    share.mkdir(parents=True)
+    config, engine, _ = env(extra=SHARE_ROOT)
+    started(daemons(config, "watch"))
+    sums = drop_files(share, ["TST_SQ010_SH0020_comp_v001.mov"])
+    wait_for(lambda: versions(engine), 30, "the version from the polled root")
+    assert versions(engine)[0][2] == sums["TST_SQ010_SH0020_comp_v001.mov"]
+
+
+def test_root_that_disappears_is_reported_waited_for_and_picked_up_again(
+        env: Callable[..., tuple[Path, Engine, Path]], daemons: Callable[..., Daemon],
+        tmp_path: Path) -> None:
+    """An unmounted share is an error in the log, not 'all files deleted'; back, it works."""
+    config, engine, drop = env()
+    watcher = started(daemons(config, "watch"))
+    away = tmp_path / "unmounted"
+    drop.rename(away)
+    wait_for(lambda: any(e.get("event") == "watch.root_missing" for e in watcher.events()), 30,
+             "the missing root to be reported")
+    drop_files(away, ["TST_SQ010_SH0030_comp_v001.mov"])
+    away.rename(drop)
+    wait_for(lambda: any(e.get("event") == "watch.root_back" for e in watcher.events()), 30,
+             "the root to be back")
+    wait_for(lambda: len(versions(engine)) == 1, 30, "the file dropped while it was away")
+    drop_files(drop, ["TST_SQ010_SH0031_comp_v001.mov"])
+    wait_for(lambda: len(versions(engine)) == 2, 30, "a file dropped after it came back")
+    assert watcher.proc.poll() is None

@@ -64,6 +64,7 @@ from axiomd.watcher.settle import SettleTracker, Snapshot
 
 log = get_logger("watcher")
 
+ROOT_CHECK_SECONDS = 2.0
 SEQUENCE = Snapshot(-1, -1)  # marks a queued item that is a whole image sequence
 
 
@@ -134,7 +135,7 @@ class Watcher:
             sd_notify("READY=1")
             log.info("watch.started", roots=[str(r.path) for r in self.config.watch.roots])
             self.rescan()
-            last_rescan = time.monotonic()
+            last_rescan = last_root_check = time.monotonic()
             while not self.shutdown.stop_taking.is_set():
                 if self.shutdown.reload.is_set():
                     self.shutdown.reload.clear()
@@ -144,7 +145,13 @@ class Watcher:
                 if self.rescan_now.is_set() or now - last_rescan >= self.config.watch.rescan_seconds:
                     self.rescan_now.clear()
                     self.rescan()
-                    last_rescan = now
+                    last_rescan = last_root_check = now
+                elif now - last_root_check >= ROOT_CHECK_SECONDS:
+                    # A share that comes back is scanned at once, not at the next rescan.
+                    back = self._check_roots()
+                    for root in back:
+                        self._scan_dir(root, root.path)
+                    last_root_check = now
                 if now >= self.pause_until:
                     self._ingest_due()
                 self._wait()
@@ -217,12 +224,17 @@ class Watcher:
             self.missing.discard(root.name)
             log.info("watch.root_back", root=root.name, path=str(root.path))
 
-    def _check_roots(self) -> None:
-        """A vanished root (unmounted share) is reported and waited for, never 'emptied'."""
+    def _check_roots(self) -> list[DropRoot]:
+        """A vanished root (unmounted share) is reported and waited for, never 'emptied'.
+
+        Returns the roots that came back.
+        """
+        back = []
         for root in self.config.watch.roots:
             if root.path.is_dir():
                 if root.name in self.missing or root.name not in self.watches:
                     self._schedule(root)
+                    back.append(root)
             elif root.name not in self.missing:
                 log.error("watch.root_missing", root=root.name, path=str(root.path))
                 self.missing.add(root.name)
@@ -231,6 +243,7 @@ class Watcher:
                     observer = self._observer(root.name in self.polled)
                     with contextlib.suppress(KeyError, OSError):
                         observer.unschedule(watch)
+        return back
 
     def _root_of(self, path: Path) -> DropRoot | None:
         for root in self.config.watch.roots:
