@@ -65,12 +65,15 @@ def new_token() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
 
 
+def owner_of(process: str) -> tuple[str, int] | None:
+    """`host.pid` → (host, pid); host names may themselves contain dots."""
+    host, _, pid = process.rpartition(".")
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
 def token_owner(token: str) -> tuple[str, int] | None:
-    """`host.pid.random` → (host, pid); host names may themselves contain dots."""
-    parts = token.rsplit(".", 2)
-    if len(parts) == 3 and parts[1].isdigit():
-        return parts[0], int(parts[1])
-    return None
+    """`host.pid.random` → (host, pid): which process made this token."""
+    return owner_of(token.rpartition(".")[0])
 
 
 def pid_alive(pid: int) -> bool:

@@ -69,11 +69,6 @@ class ClaimArea:
         journal.flush()
 
 
-def owner_of(folder_name: str) -> tuple[str, int] | None:
-    host, _, pid = folder_name.rpartition(".")
-    return (host, int(pid)) if host and pid.isdigit() else None
-
-
 def leftover_claims(folder: Path) -> Iterator[Claim]:
     """The files a dead process still held in `folder`, with where each came from."""
     origins: dict[str, str] = {}

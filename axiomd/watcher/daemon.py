@@ -43,11 +43,11 @@ from axiomd.catalog.versions import find_by_token
 from axiomd.config import Config, DropRoot
 from axiomd.daemon import Pulse, Shutdown, reload_config, sd_notify
 from axiomd.errors import CatalogUnavailable, StoreError
-from axiomd.ingest import Ingestor, jobs_for, pid_alive
+from axiomd.ingest import Ingestor, jobs_for, owner_of, pid_alive
 from axiomd.log import get_logger
 from axiomd.naming import ParsedName
 from axiomd.sequences import frame_of, is_sequence, sequence_name, store_pattern
-from axiomd.watcher.claims import STAGING, Claim, ClaimArea, leftover_claims, owner_of
+from axiomd.watcher.claims import STAGING, Claim, ClaimArea, leftover_claims
 from axiomd.watcher.drop import (
     DUPLICATES,
     REJECTED,
