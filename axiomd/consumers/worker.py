@@ -68,7 +68,11 @@ class EmbeddedWorker(_Worker):
             if job is None:
                 self.shutdown.stop_taking.wait(self.poll_seconds)
                 continue
-            self.runner.run(job)
+            try:
+                self.runner.run(job)
+            except Exception as exc:  # e.g. the catalog went away while recording the result
+                # The job keeps its lease until it runs out; then any worker takes it again.
+                log.error("job.crashed", job=job.id, error=f"{type(exc).__name__}: {exc}")
         pulse.forget()
         log.info("worker.stopped", worker=self.owner)
 
