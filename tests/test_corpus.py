@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def build_corpus(drop: Path, outside: Path) -> None:
     locked.write_bytes(b"locked")
     locked.chmod(0)
     os.mkfifo(drop / "TST_SQ010_SH0013_comp_v001.mov")
+    os.mknod(drop / "TST_SQ010_SH0014_comp_v001.mov", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     (drop / "escape.mov").symlink_to(outside)
     (drop / GOOD).write_bytes(b"good")
 
@@ -59,8 +61,9 @@ def test_hostile_corpus_gets_clear_answers_and_executes_nothing(
         return {p.name for p in folder.iterdir() if not p.name.endswith(".rejected.txt")} \
             if folder.exists() else set()
 
-    wait_for(lambda: set(HOSTILE) | {"TST_SQ010_SH0013_comp_v001.mov"} <= rejected(), 60,
-             "every hostile name and the FIFO in _rejected/")
+    special = {"TST_SQ010_SH0013_comp_v001.mov", "TST_SQ010_SH0014_comp_v001.mov"}
+    wait_for(lambda: set(HOSTILE) | special <= rejected(), 60,
+             "every hostile name, the FIFO and the device node in _rejected/")
     def stored_names() -> set[str]:
         with engine.connect() as conn:
             return set(conn.execute(select(version_t.c.original_name)).scalars())
