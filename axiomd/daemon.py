@@ -31,16 +31,15 @@ class Shutdown:
         self.stop_taking = threading.Event()
         self.abort_work = threading.Event()
         self.reload = threading.Event()
-        self._timer: threading.Timer | None = None
 
     def request(self, reason: str = "signal") -> None:
         if self.stop_taking.is_set():
             self.abort_work.set()
             return
         self.stop_taking.set()
-        self._timer = threading.Timer(self.grace_seconds, self.abort_work.set)
-        self._timer.daemon = True
-        self._timer.start()
+        timer = threading.Timer(self.grace_seconds, self.abort_work.set)
+        timer.daemon = True
+        timer.start()
 
     def install(self) -> None:
         def on_stop(signum: int, _frame: Any) -> None:
@@ -50,10 +49,6 @@ class Shutdown:
         signal.signal(signal.SIGINT, on_stop)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
-
-    def cancel_timer(self) -> None:
-        if self._timer:
-            self._timer.cancel()
 
 
 def sd_notify(message: str) -> bool:

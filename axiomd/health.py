@@ -69,13 +69,13 @@ def _catalog_figures(config: Config, engine: Any, health: Health) -> None:
         ).scalar_one()
         beats = conn.execute(select(heartbeat_t).order_by(heartbeat_t.c.role,
                                                           heartbeat_t.c.process)).all()
-    age = (now - _aware(oldest)).total_seconds() if oldest else 0.0
+    age = (now - oldest).total_seconds() if oldest else 0.0
     health.outbox = {"backlog": backlog, "oldest_age_seconds": round(age, 1)}
     if not config.broker.embedded and age > OUTBOX_MAX_AGE_SECONDS:
         health.problems.append(f"outbox has {backlog} unsent messages, oldest {age:.0f} s old: "
                                "is `axiomd relay` running?")
     for beat in beats:
-        seen = (now - _aware(beat.seen_at)).total_seconds()
+        seen = (now - beat.seen_at).total_seconds()
         stale = seen > STALE_HEARTBEAT_SECONDS
         health.processes.append({"process": beat.process, "role": beat.role, "host": beat.host,
                                  "age_seconds": round(seen, 1), "stale": stale})
@@ -111,8 +111,3 @@ def _broker_figures(config: Config, health: Health) -> None:
         pass
     health.broker = {"url": url, "reachable": True, "queues": depths}
 
-
-def _aware(value: Any) -> Any:
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

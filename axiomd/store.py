@@ -167,10 +167,6 @@ class Store:
             raise StoreError(f"cannot publish {final}: {exc.strerror}") from exc
         return final
 
-    def link_existing(self, relpath: str, token: str) -> StagedFile:
-        """Stage a file already in the store (for derive): a hard link, or a copy."""
-        return self.stage(self.path(relpath), token, link=True)
-
     def discard_staged(self, token: str) -> None:
         path = self.staged_path(token)
         if path.is_dir():

@@ -319,13 +319,6 @@ def get_version(engine: Engine, asset: str, number: int) -> VersionInfo:
         return _get_version(conn, asset, number)
 
 
-def get_version_by_id(conn: Connection, version_id: int) -> VersionInfo:
-    row = conn.execute(_info_query().where(version_t.c.id == version_id)).first()
-    if row is None:
-        raise NotFound(f"no version with id {version_id}")
-    return _to_info(row)
-
-
 def find_by_token(engine: Engine, token: str) -> VersionInfo | None:
     with engine.connect() as conn:
         row = conn.execute(_info_query().where(version_t.c.ingest_token == token)).first()
