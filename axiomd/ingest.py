@@ -98,6 +98,11 @@ class Outcome:
     field: str | None = None
 
 
+def _refused(origin: Path, reason: str, field: str | None) -> Outcome:
+    log.info("ingest.rejected", file=str(origin), reason=reason, field=field)
+    return Outcome("rejected", str(origin), reason, field=field)
+
+
 def jobs_for(config: Config) -> list[JobSpec]:
     return [JobSpec(name, config.transcode.presets[name].kind) for name in config.transcode.jobs]
 
@@ -168,17 +173,12 @@ class Ingestor:
         try:
             parsed = self.check_name(name, rule)
         except NameRejected as exc:
-            rejection = exc.rejection
-            log.info("ingest.rejected", file=str(origin), reason=str(rejection),
-                     field=getattr(rejection, "field", None))
-            return Outcome("rejected", str(origin), str(rejection),
-                           field=getattr(rejection, "field", None))
+            return _refused(origin, str(exc), getattr(exc.rejection, "field", None))
         token = token or new_token()
         try:
             staged = self.store.stage(source, token, link=link)
         except SourceUnreadable as exc:
-            log.info("ingest.rejected", file=str(origin), reason=str(exc), field=None)
-            return Outcome("rejected", str(origin), str(exc))
+            return _refused(origin, str(exc), None)
         if expected_size is not None and staged.size != expected_size:
             self.store.discard_staged(token)
             log.info("ingest.still_changing", file=str(origin), size=staged.size)
@@ -206,17 +206,12 @@ class Ingestor:
         try:
             parsed = self.check_name(first.sequence_name, rule)
         except NameRejected as exc:
-            rejection = exc.rejection
-            log.info("ingest.rejected", file=str(origin), reason=str(rejection),
-                     field=getattr(rejection, "field", None), frames=len(numbered))
-            return Outcome("rejected", str(origin), str(rejection),
-                           field=getattr(rejection, "field", None))
+            return _refused(origin, str(exc), getattr(exc.rejection, "field", None))
         try:
             staged = self.store.stage_sequence([(p, f.number) for p, f in numbered], token,
                                                link=link)
         except SourceUnreadable as exc:
-            log.info("ingest.rejected", file=str(origin), reason=str(exc), field=None)
-            return Outcome("rejected", str(origin), str(exc))
+            return _refused(origin, str(exc), None)
         span = frame_range(f.number for _, f in numbered)
         if span.missing:
             log.warning("ingest.sequence_gaps", file=str(origin), frames=span.frames,
@@ -259,8 +254,7 @@ class Ingestor:
                      duplicate_of=exc.version_label, checksum=staged.checksum)
             return Outcome("duplicate", str(origin), str(exc), duplicate_of=exc.version_label)
         except (VersionConflict, NotFound) as exc:
-            log.info("ingest.rejected", file=str(origin), reason=str(exc), field="version")
-            return Outcome("rejected", str(origin), str(exc), field="version")
+            return _refused(origin, str(exc), "version")
         log.info("ingest.accepted", file=str(origin), asset=version.asset,
                  version=version.label, version_id=version.id, checksum=version.checksum,
                  size=version.size, duration_ms=round((time.monotonic() - started) * 1000, 1))
