@@ -43,6 +43,8 @@ from axiomd.errors import (
     NameRejected,
     NotFound,
     SourceUnreadable,
+    StoreError,
+    UnpublishedVersion,
     VersionConflict,
 )
 from axiomd.log import get_logger
@@ -255,9 +257,19 @@ class Ingestor:
             return Outcome("duplicate", str(origin), str(exc), duplicate_of=exc.version_label)
         except (VersionConflict, NotFound) as exc:
             return _refused(origin, str(exc), "version")
+        return self._accepted(version, origin, started)
+
+    def finish_publishing(self, held: UnpublishedVersion, origin: Path) -> Outcome:
+        """Publish a committed version the store refused earlier; StoreError while it still does."""
+        self.store.publish(held.staged, held.version.store_path)
+        return self._accepted(held.version, origin, None)
+
+    @staticmethod
+    def _accepted(version: VersionInfo, origin: Path, started: float | None) -> Outcome:
+        took = None if started is None else round((time.monotonic() - started) * 1000, 1)
         log.info("ingest.accepted", file=str(origin), asset=version.asset,
                  version=version.label, version_id=version.id, checksum=version.checksum,
-                 size=version.size, duration_ms=round((time.monotonic() - started) * 1000, 1))
+                 size=version.size, duration_ms=took)
         return Outcome("accepted", str(origin), version=version)
 
     def derive(self, asset: str, from_number: int) -> VersionInfo:
@@ -322,7 +334,10 @@ class Ingestor:
         except BaseException:
             self.store.discard_staged(staged.token)
             raise
-        self.store.publish(staged, version.store_path)
+        try:
+            self.store.publish(staged, version.store_path)
+        except StoreError as exc:
+            raise UnpublishedVersion(version, staged, exc) from exc
         return version
 
     def recover_staged(self) -> int:

@@ -69,6 +69,11 @@ class Store:
     def staged_path(self, token: str) -> Path:
         return self.root / STAGING / token
 
+    def holds(self, relpath: str) -> bool:
+        """Whether a version's source is in place (publishing a sequence renames its folder)."""
+        final = self.path(relpath)
+        return final.parent.is_dir() if is_sequence(relpath) else final.is_file()
+
     def stage(self, source: Path, token: str, *, link: bool) -> StagedFile:
         """Bring `source` into the store's staging area without touching `source`."""
         target = self.staged_path(token)

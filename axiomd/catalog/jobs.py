@@ -38,6 +38,7 @@ class ClaimedJob:
     version_number: int
     original_name: str
     identity: Mapping[str, str]
+    ingest_token: str | None = None
 
     @property
     def version_label(self) -> str:
@@ -89,7 +90,7 @@ _TAKE_BY_ID = text(_TAKE.format(
 )).bindparams(*_STAMPS)
 _VERSION_STARTED = text(
     "UPDATE version SET status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END "
-    "WHERE id = :id RETURNING store_path, checksum, number, original_name, "
+    "WHERE id = :id RETURNING store_path, checksum, number, original_name, ingest_token, "
     "(SELECT name FROM asset WHERE asset.id = version.asset_id) AS asset, "
     "(SELECT identity FROM asset WHERE asset.id = version.asset_id) AS identity"
 ).columns(identity=asset_t.c.identity.type)
@@ -122,6 +123,7 @@ def _take(conn: Connection, statement: Any, params: dict[str, Any], owner: str,
         attempts=job.attempts, store_path=version.store_path, checksum=version.checksum,
         asset=version.asset, version_number=version.number,
         original_name=version.original_name, identity=version.identity or {},
+        ingest_token=version.ingest_token,
     )
 
 
@@ -181,12 +183,7 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
             return False
         decision = after_failure(row.attempts, max_attempts, retry_delays, retryable)
         if decision.retry:
-            available = now + timedelta(seconds=decision.delay_seconds)
-            conn.execute(update(job_t).where(job_t.c.id == job_id).values(
-                status="queued", available_at=available, last_error=error,
-                lease_owner=None, lease_expires_at=None))
-            if with_outbox:
-                enqueue(conn, now, job_ids=[job_id], delay=decision.delay_seconds)
+            _back_to_queue(conn, job_id, now, decision.delay_seconds, error, with_outbox)
             return True
         conn.execute(update(job_t).where(job_t.c.id == job_id).values(
             status="failed", last_error=error, finished_at=now, lease_owner=None,
@@ -196,6 +193,33 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
         return False
 
     return transaction(engine, work)
+
+
+def postpone(engine: Engine, job_id: int, owner: str, reason: str, *, delay: float,
+             with_outbox: bool) -> bool:
+    """Put a job back for later without counting the attempt: what it needs is not there yet."""
+
+    def work(conn: Connection) -> bool:
+        now = utcnow()
+        held = conn.execute(
+            update(job_t)
+            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
+            .values(attempts=job_t.c.attempts - 1)
+        ).rowcount == 1
+        if held:
+            _back_to_queue(conn, job_id, now, delay, reason, with_outbox)
+        return held
+
+    return transaction(engine, work)
+
+
+def _back_to_queue(conn: Connection, job_id: int, now: datetime, delay: float, error: str,
+                   with_outbox: bool) -> None:
+    conn.execute(update(job_t).where(job_t.c.id == job_id).values(
+        status="queued", available_at=now + timedelta(seconds=delay), last_error=error,
+        lease_owner=None, lease_expires_at=None))
+    if with_outbox:
+        enqueue(conn, now, job_ids=[job_id], delay=delay)
 
 
 def release(engine: Engine, job_id: int, owner: str) -> bool:

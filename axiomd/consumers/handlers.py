@@ -35,12 +35,10 @@ Handler = Callable[[ClaimedJob, JobContext], JobResult]
 
 
 def noop(job: ClaimedJob, ctx: JobContext) -> JobResult:
-    """Does nothing but check the source exists; for smoke tests of a deployment.
+    """Does nothing (the runner has checked the source is in the store); for smoke tests.
 
     Options: `sleep_seconds` (pretend to work), `fail_message` (fail every attempt).
     """
-    if not ctx.store.path(job.store_path).is_file():
-        raise JobFailed(f"source {job.store_path} is missing from the store", retryable=False)
     deadline = time.monotonic() + float(ctx.preset.options.get("sleep_seconds", 0))
     while time.monotonic() < deadline and not ctx.stop.is_set():
         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

@@ -26,14 +26,6 @@ from axiomd.qc import qc_findings
 from axiomd.sequences import frame_of, is_sequence
 
 
-def _source(job: ClaimedJob, ctx: JobContext) -> Path:
-    path = ctx.store.path(job.store_path)
-    present = bool(_frames(path)) if is_sequence(job.store_path) else path.is_file()
-    if not present:
-        raise JobFailed(f"source {job.store_path} is missing from the store", retryable=False)
-    return path
-
-
 def _frames(pattern: Path) -> list[Path]:
     """A stored sequence's frame files, in frame order."""
     stem = pattern.name.split("#", 1)[0]
@@ -49,7 +41,7 @@ def _sequence(job: ClaimedJob, ctx: JobContext) -> dict[str, Any] | None:
 
 
 def _probe_source(job: ClaimedJob, ctx: JobContext) -> tuple[Path, dict[str, Any]]:
-    source = _source(job, ctx)
+    source = ctx.store.path(job.store_path)
     return source, summarize_probe(run_probe(source, _sequence(job, ctx)))
 
 

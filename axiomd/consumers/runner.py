@@ -25,6 +25,8 @@ from axiomd.store import Store
 
 log = get_logger("worker")
 
+SOURCE_WAIT_SECONDS = 5.0
+
 
 def worker_id() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
@@ -85,6 +87,12 @@ class JobRunner:
             if handler is None or preset is None:
                 raise JobFailed(f"this worker has no handler for job kind {job.kind!r} "
                                 f"(preset {job.preset!r})", retryable=False)
+            if not self.store.holds(job.store_path):
+                if job.ingest_token and self.store.staged_path(job.ingest_token).exists():
+                    keeper.stop()
+                    return self._postpone(job, bound)
+                raise JobFailed(f"source {job.store_path} is missing from the store",
+                                retryable=False)
             ctx = JobContext(self.config, self.store, preset, self.stop, log.bind(**bound))
             result = handler(job, ctx)
         except InterruptedError:
@@ -111,3 +119,12 @@ class JobRunner:
             return RunOutcome("lost")
         log.info("job.done", duration_ms=round((time.monotonic() - started) * 1000, 1), **bound)
         return RunOutcome("done")
+
+    def _postpone(self, job: ClaimedJob, bound: dict[str, object]) -> RunOutcome:
+        """The version is recorded but its file is still staged (the store refused it for a
+        while): wait for the watcher to publish it, without spending an attempt."""
+        reason = "the source is recorded but not yet moved into the store; waiting for it"
+        jobs.postpone(self.engine, job.id, self.owner, reason, delay=SOURCE_WAIT_SECONDS,
+                      with_outbox=not self.config.broker.embedded)
+        log.info("job.postponed", reason=reason, retry_in=SOURCE_WAIT_SECONDS, **bound)
+        return RunOutcome("retry", reason)

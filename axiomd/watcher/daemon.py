@@ -42,7 +42,7 @@ from watchdog.observers.polling import PollingObserver
 from axiomd.catalog.versions import find_by_token
 from axiomd.config import Config, DropRoot
 from axiomd.daemon import Pulse, Shutdown, reload_config, sd_notify
-from axiomd.errors import CatalogUnavailable, StoreError
+from axiomd.errors import CatalogUnavailable, StoreError, UnpublishedVersion
 from axiomd.ingest import Ingestor, jobs_for, owner_of, pid_alive
 from axiomd.log import get_logger
 from axiomd.naming import ParsedName
@@ -120,6 +120,10 @@ class Watcher:
         self.sequences: dict[Path, dict[Path, Snapshot]] = {}
         self.sequence_seen: dict[Path, float] = {}
         self.claimable: dict[Path, dict[Path, Snapshot]] = {}
+        # Committed versions the store refused to take (it filled up or turned read-only
+        # between staging and publishing), with their claimed files and where they came from.
+        self.held: list[tuple[UnpublishedVersion, list[Claim], Path]] = []
+        self.held_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(config.watch.ingest_threads, thread_name_prefix="ingest")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -329,6 +333,8 @@ class Watcher:
         Frames of an image sequence wait in `self.sequences` until the whole group has been
         quiet for `sequence_settle_seconds`; the group then goes in as one item.
         """
+        if not self._publish_held():
+            return
         now = time.monotonic()
         due: list[tuple[Path, Snapshot]] = []
         for path, snapshot in self.tracker.due(now):
@@ -364,9 +370,11 @@ class Watcher:
                     else:
                         changed = self.ingest_one(root, path, snapshot)
                 except (CatalogUnavailable, DBAPIError, StoreError) as exc:
-                    # This file and the rest wait, already settled, until the backoff ends.
+                    # This file and the rest wait, already settled, until the backoff ends;
+                    # a held one waits in `held` instead.
+                    rest = items[i + 1:] if isinstance(exc, UnpublishedVersion) else items[i:]
                     with lock:
-                        again.extend((p, s, 0.0) for p, s in items[i:])
+                        again.extend((p, s, 0.0) for p, s in rest)
                     if not outage.is_set():
                         outage.set()
                         log.error("ingest.deferred", file=str(path), error=str(exc),
@@ -384,10 +392,34 @@ class Watcher:
                 self.tracker.observe(path, snapshot, since)
         self.claimable.clear()
         if outage.is_set():
-            self.pause_until = time.monotonic() + self.backoff
-            self.backoff = min(self.backoff * 2, 10.0)
+            self._back_off()
         else:
             self.backoff = 0.5
+
+    def _back_off(self) -> None:
+        self.pause_until = time.monotonic() + self.backoff
+        self.backoff = min(self.backoff * 2, 10.0)
+
+    def _hold(self, held: UnpublishedVersion, claims: list[Claim], origin: Path) -> None:
+        with self.held_lock:
+            self.held.append((held, claims, origin))
+
+    def _publish_held(self) -> bool:
+        """Publish what the store refused before; False (and back off) while it still refuses."""
+        while self.held:
+            held, claims, origin = self.held[0]
+            try:
+                self.ingestor.finish_publishing(held, origin)
+            except StoreError as exc:
+                log.error("ingest.deferred", file=str(origin), error=str(exc),
+                          retry_in=self.backoff)
+                self._back_off()
+                return False
+            for claim in claims:
+                claim.staged.unlink()
+            self.held.pop(0)
+            self.processed += 1
+        return True
 
     def _ready_sequences(self, now: float) -> list[Path]:
         """Sequences with no frame still settling and no new frame for a quiet period."""
@@ -442,6 +474,9 @@ class Watcher:
             outcome = self.ingestor.ingest(claim.staged, rule, link=True, token=claim.token,
                                            origin=path, expected_size=snapshot.size,
                                            name=path.name)
+        except UnpublishedVersion as exc:
+            self._hold(exc, [claim], path)
+            raise
         except BaseException:
             self._put_back(claim.staged, path)
             raise
@@ -482,6 +517,9 @@ class Watcher:
             outcome = self.ingestor.ingest_sequence(
                 [(c.staged, frame_of(c.rel.name)) for c in claims], rule, link=True,
                 token=claims[0].token, origin=pattern)
+        except UnpublishedVersion as exc:
+            self._hold(exc, claims, pattern)
+            raise
         except BaseException:
             for claim in claims:
                 self._put_back(claim.staged, root.path / claim.rel)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,15 +18,7 @@ from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import version_t
 from tests.conftest import Daemon, wait_for
-
-
-@pytest.fixture
-def small_store(tmp_path: Path) -> Iterator[Path]:
-    store = tmp_path / "store"
-    store.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=80m", "tmpfs", str(store)], check=True)
-    yield store
-    subprocess.run(["umount", "-l", str(store)], check=False)
+from tests.test_messaging import noop_preset
 
 
 def _drop(folder: Path, first: int, count: int) -> dict[str, str]:
@@ -93,3 +85,39 @@ def test_read_only_store_defers_files_until_it_is_writable_again(
         subprocess.run(["mount", "-o", "remount,rw", str(small_store)], check=True)
     wait_for(lambda: len(_versions(engine)) == 9, 60, "all nine versions")
     assert _versions(engine) == sums
+
+
+def test_version_the_store_refuses_after_commit_is_published_later_and_its_job_waits(
+        write_config: Callable[..., Path], pg_url: str, daemons: Callable[..., Daemon],
+        tmp_path: Path) -> None:
+    """The store refuses the file between staging and publishing (here: something sits where
+    the version folder must go). The recorded version is neither lost nor duplicated: the
+    watcher keeps the file claimed and publishes it once the store takes it, and its job
+    waits for it instead of failing."""
+    config = write_config(pg_url, extra=noop_preset(), jobs='["noop"]')
+    engine = make_engine(pg_url)
+    schema.upgrade(engine)
+    blocker = tmp_path / "store" / "TST" / "SQ010" / "SH0001" / "comp" / "v001"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    watcher = daemons(config, "watch")
+    worker = daemons(config, "worker")
+    drop = tmp_path / "drop" / "comp"
+    sums = _drop(drop, 1, 1)
+
+    wait_for(lambda: _deferred(watcher), 30, "the watcher to meet the refusing store")
+    wait_for(lambda: any(e.get("event") == "job.postponed" for e in worker.events()), 30,
+             "the job to wait for its source")
+    assert _versions(engine) == sums
+    assert not [p for p in drop.iterdir() if p.is_file()]
+    blocker.unlink()
+
+    def complete() -> bool:
+        with engine.connect() as conn:
+            return conn.execute(select(version_t.c.status)).scalar() == "complete"
+
+    wait_for(complete, 60, "the version to be published and complete")
+    stored = next(blocker.glob("*.mov"))
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == next(iter(sums.values()))
+    assert not (drop / "_duplicates").exists()
+    assert not list((tmp_path / "store" / ".staging").glob("*"))
