@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import Figure, show
 
-RUNS = 3
+RUNS = 5
 CONFIG = """
 [store]
 root = "store"

@@ -16,8 +16,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.sql.elements import TextClause
 
@@ -111,6 +109,8 @@ def allocate_version(
     Everything that does not need the number is written first; the asset's counter is
     bumped (and so row-locked) last, then the number set, then commit. The lock is held
     for two statements, not six, which is what lets many processes share one asset.
+    An asset's first version needs neither: the asset row is created already numbered
+    and locked by this transaction, so the version goes in with its number.
     """
     return transaction(engine, lambda conn: _allocate(conn, new, jobs, with_outbox))
 
@@ -131,9 +131,15 @@ _TIMESTAMPS = (bindparam("now", type_=version_t.c.created_at.type),)
 _INSERT_VERSION = text(
     "INSERT INTO version (asset_id, number, status, store_path, original_name, checksum, size, "
     "submitted_by, origin_host, origin_path, ingest_token, media, created_at) VALUES "
-    "(:asset_id, NULL, 'pending', '', :original_name, :checksum, :size, :submitted_by, "
-    ":origin_host, :origin_path, :ingest_token, :media, :now) RETURNING id"
+    "(:asset_id, :number, 'pending', :store_path, :original_name, :checksum, :size, "
+    ":submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now) RETURNING id"
 ).bindparams(*_TIMESTAMPS, bindparam("media", type_=version_t.c.media.type))
+# A new asset starts at 1: its first version is numbered in the same transaction.
+_CREATE_ASSET = text(
+    "INSERT INTO asset (name, naming, identity, latest_number, created_at) "
+    "VALUES (:name, :naming, :identity, 1, :now) ON CONFLICT (name) DO NOTHING RETURNING id"
+).bindparams(bindparam("identity", type_=asset_t.c.identity.type),
+             bindparam("now", type_=asset_t.c.created_at.type))
 
 
 @lru_cache(maxsize=16)
@@ -165,9 +171,15 @@ def _insert_all_postgres(count: int, with_outbox: bool) -> TextClause:
 def _allocate(
     conn: Connection, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
 ) -> VersionInfo:
-    asset_id = _asset_id(conn, new)
+    asset_id, fresh = _asset_id(conn, new)
     now = utcnow()
+    number: int | None = None
+    if fresh:
+        if new.parent_number is not None:
+            raise NotFound(f"{new.asset} has no {version_label(new.parent_number)}")
+        number = choose_number(1, new.requested_number, new.version_policy, new.asset)
     params: dict[str, object] = {
+        "number": number, "store_path": new.store_path(number) if number else "",
         "asset_id": asset_id, "original_name": new.original_name, "checksum": new.checksum,
         "size": new.size, "submitted_by": new.submitted_by, "origin_host": new.origin_host,
         "origin_path": new.origin_path, "ingest_token": new.ingest_token, "now": now,
@@ -184,53 +196,57 @@ def _allocate(
             conn.execute(_insert_jobs(len(jobs)), {**params, "version_id": version_id})
             if with_outbox:
                 enqueue(conn, now, version_id=version_id)
-    next_number = conn.execute(_BUMP, {"id": asset_id}).scalar_one()
-    number = choose_number(next_number, new.requested_number, new.version_policy, new.asset)
-    parent_number = new.parent_number if new.parent_number is not None else number - 1
-    store_path = new.store_path(number)
-    numbered = conn.execute(_NUMBER, {
-        "number": number, "store_path": store_path, "asset_id": asset_id,
-        "parent_number": parent_number, "id": version_id,
-        "check_duplicate": new.check_duplicate, "checksum": new.checksum,
-    }).first()
-    if numbered is None:
-        _raise_duplicate(conn, new, asset_id)
-    parent_id = numbered.parent_id if numbered else None
-    if new.parent_number is not None and parent_id is None:
-        raise NotFound(f"{new.asset} has no {version_label(parent_number)}")
+    parent = None
+    if number is None:
+        number, parent = _number(conn, new, asset_id, version_id)
     return VersionInfo(
         id=version_id, asset=new.asset, number=number, status="pending",
-        parent=version_label(parent_number) if parent_id else None, checksum=new.checksum,
-        size=new.size, store_path=store_path, original_name=new.original_name,
+        parent=parent, checksum=new.checksum,
+        size=new.size, store_path=new.store_path(number), original_name=new.original_name,
         submitted_by=new.submitted_by, origin_host=new.origin_host,
         origin_path=new.origin_path, created_at=now, completed_at=None, media=None, error=None,
     )
 
 
+def _number(conn: Connection, new: NewVersion, asset_id: int,
+            version_id: int) -> tuple[int, str | None]:
+    """Bump the asset's counter (taking its row lock) and number the version: (number, parent)."""
+    next_number = conn.execute(_BUMP, {"id": asset_id}).scalar_one()
+    number = choose_number(next_number, new.requested_number, new.version_policy, new.asset)
+    parent_number = new.parent_number if new.parent_number is not None else number - 1
+    numbered = conn.execute(_NUMBER, {
+        "number": number, "store_path": new.store_path(number), "asset_id": asset_id,
+        "parent_number": parent_number, "id": version_id,
+        "check_duplicate": new.check_duplicate, "checksum": new.checksum,
+    }).first()
+    if numbered is None:
+        _raise_duplicate(conn, new, asset_id)
+    if numbered.parent_id is None:
+        if new.parent_number is not None:
+            raise NotFound(f"{new.asset} has no {version_label(parent_number)}")
+        return number, None
+    return number, version_label(parent_number)
+
+
 _ASSET_IDS: dict[tuple[str, str], int] = {}
 
 
-def _asset_id(conn: Connection, new: NewVersion) -> int:
-    """The asset's id, creating the asset race-free if this is its first version.
+def _asset_id(conn: Connection, new: NewVersion) -> tuple[int, bool]:
+    """The asset's id, and whether this transaction just created it (race-free).
 
     Assets are never deleted or renamed, so a process remembers ids it has seen.
     """
     key = (str(conn.engine.url), new.asset)
     if key in _ASSET_IDS:
-        return _ASSET_IDS[key]
-    dialect_insert = pg_insert if is_postgres(conn) else sqlite_insert
-    created = conn.execute(
-        dialect_insert(asset_t)
-        .values(name=new.asset, naming=new.naming, identity=dict(new.identity),
-                latest_number=0, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["name"])
-        .returning(asset_t.c.id)
-    ).scalar()
+        return _ASSET_IDS[key], False
+    created = conn.execute(_CREATE_ASSET, {
+        "name": new.asset, "naming": new.naming, "identity": dict(new.identity),
+        "now": utcnow()}).scalar()
     if created is not None:
-        return int(created)  # not remembered: this transaction may yet roll back
+        return int(created), True  # not remembered: this transaction may yet roll back
     found = int(conn.execute(select(asset_t.c.id).where(asset_t.c.name == new.asset)).scalar_one())
     _ASSET_IDS[key] = found
-    return found
+    return found, False
 
 
 def _raise_duplicate(conn: Connection, new: NewVersion, asset_id: int) -> None:
