@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,33 @@ def test_polled_root_for_network_shares_is_ingested_without_inotify(
     sums = drop_files(share, ["TST_SQ010_SH0020_comp_v001.mov"])
     wait_for(lambda: versions(engine), 30, "the version from the polled root")
     assert versions(engine)[0][2] == sums["TST_SQ010_SH0020_comp_v001.mov"]
+
+
+@contextlib.contextmanager
+def inotify_watch_limit(limit: int) -> Iterator[None]:
+    """Lower the machine's inotify watch limit for a moment (tests run as root, as CI does)."""
+    knob = Path("/proc/sys/fs/inotify/max_user_watches")
+    before = knob.read_text()
+    knob.write_text(str(limit))
+    try:
+        yield
+    finally:
+        knob.write_text(before)
+
+
+def test_root_falls_back_to_polling_when_inotify_watches_run_out(
+        env: Callable[..., tuple[Path, Engine, Path]], daemons: Callable[..., Daemon]) -> None:
+    """max_user_watches exhausted: a clear error in the log, then the root is polled."""
+    config, engine, drop = env()
+    (drop / "SQ010").mkdir()
+    with inotify_watch_limit(1):
+        watcher = started(daemons(config, "watch"))
+    exhausted = [e for e in watcher.events() if e.get("event") == "watch.inotify_exhausted"]
+    assert len(exhausted) == 1 and exhausted[0]["fallback"] == "polling"
+    assert "max_user_watches" in str(exhausted[0]["hint"])
+    sums = drop_files(drop / "SQ010", ["TST_SQ010_SH0040_comp_v001.mov"])
+    wait_for(lambda: versions(engine), 30, "the version from the polled root")
+    assert versions(engine)[0][2] == sums["TST_SQ010_SH0040_comp_v001.mov"]
 
 
 def test_root_that_disappears_is_reported_waited_for_and_picked_up_again(

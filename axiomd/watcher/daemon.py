@@ -101,6 +101,24 @@ class _OverflowAlarm(logging.Handler):
             self.flag.set()
 
 
+def inotify_watches() -> int | None:
+    """How many inotify watches this process holds (None where /proc cannot tell)."""
+    total = 0
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
+                continue
+            with open(f"/proc/self/fdinfo/{fd}") as info:
+                total += sum(1 for line in info if line.startswith("inotify wd:"))
+        except OSError:
+            continue
+    return total
+
+
 class Watcher:
     def __init__(self, config: Config, ingestor: Ingestor, shutdown: Shutdown) -> None:
         self.config = config
@@ -111,6 +129,7 @@ class Watcher:
         self.rescan_now = threading.Event()
         self.observers: dict[bool, BaseObserver] = {}
         self.watches: dict[str, ObservedWatch] = {}
+        self.native_folders: dict[str, int] = {}  # root -> folders inotify should be watching
         self.polled: set[str] = {r.name for r in config.watch.roots if r.poll}
         self.missing: set[str] = set()
         self.pause_until = 0.0
@@ -218,15 +237,33 @@ class Watcher:
         except OSError as exc:
             if poll or exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
-            log.error("watch.inotify_exhausted", root=root.name, path=str(root.path),
-                      error=str(exc), fallback="polling",
-                      hint="raise fs.inotify.max_user_watches / max_user_instances")
-            self.polled.add(root.name)
-            self.watches[root.name] = self._observer(True).schedule(
-                handler, str(root.path), recursive=root.recursive)
+            self._poll_instead(root, handler, str(exc))
+        else:
+            if not poll:
+                self._check_inotify_coverage(root, handler)
         if root.name in self.missing:
             self.missing.discard(root.name)
             log.info("watch.root_back", root=root.name, path=str(root.path))
+
+    def _check_inotify_coverage(self, root: DropRoot, handler: _Events) -> None:
+        """watchdog silently skips subfolders it cannot watch once `max_user_watches` is
+        reached; count this process's inotify watches to notice, and poll the root instead."""
+        self.native_folders[root.name] = sum(1 for _ in os.walk(root.path)) \
+            if root.recursive else 1
+        held = inotify_watches()
+        if held is None or held >= sum(self.native_folders.values()):
+            return
+        self._observer(False).unschedule(self.watches.pop(root.name))
+        del self.native_folders[root.name]
+        self._poll_instead(root, handler, f"only {held} of the folders could be watched")
+
+    def _poll_instead(self, root: DropRoot, handler: _Events, error: str) -> None:
+        log.error("watch.inotify_exhausted", root=root.name, path=str(root.path),
+                  error=error, fallback="polling",
+                  hint="raise fs.inotify.max_user_watches / max_user_instances")
+        self.polled.add(root.name)
+        self.watches[root.name] = self._observer(True).schedule(
+            handler, str(root.path), recursive=root.recursive)
 
     def _check_roots(self) -> list[DropRoot]:
         """A vanished root (unmounted share) is reported and waited for, never 'emptied'.
@@ -243,6 +280,7 @@ class Watcher:
                 log.error("watch.root_missing", root=root.name, path=str(root.path))
                 self.missing.add(root.name)
                 watch = self.watches.pop(root.name, None)
+                self.native_folders.pop(root.name, None)
                 if watch is not None:
                     observer = self._observer(root.name in self.polled)
                     with contextlib.suppress(KeyError, OSError):
