@@ -10,6 +10,7 @@ that `discard_staged` may remove (its source still exists by then).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -173,11 +174,14 @@ class Store:
         return final
 
     def discard_staged(self, token: str) -> None:
+        """Best effort: on a store that turned read-only the leftover stays, and the next
+        start's recovery (`Ingestor.recover_staged`) clears it."""
         path = self.staged_path(token)
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
     def staged_tokens(self) -> list[str]:
         folder = self.root / STAGING

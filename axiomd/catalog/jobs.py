@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import TextClause
 
-from axiomd.catalog.db import transaction
+from axiomd.catalog.db import is_postgres, transaction
 from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
 from axiomd.lifecycle import after_failure, version_status
 from axiomd.messages import ROUTING_PREFIX
@@ -88,36 +89,55 @@ _TAKE_NEXT = {
 _TAKE_BY_ID = text(_TAKE.format(
     where="id = :id AND (status = 'queued' OR (status = 'running' AND lease_expires_at < :now))"
 )).bindparams(*_STAMPS)
+_STARTED = "CASE WHEN status = 'pending' THEN 'processing' ELSE status END"
 _VERSION_STARTED = text(
-    "UPDATE version SET status = CASE WHEN status = 'pending' THEN 'processing' ELSE status END "
+    f"UPDATE version SET status = {_STARTED} "
     "WHERE id = :id RETURNING store_path, checksum, number, original_name, ingest_token, "
     "(SELECT name FROM asset WHERE asset.id = version.asset_id) AS asset, "
     "(SELECT identity FROM asset WHERE asset.id = version.asset_id) AS identity"
 ).columns(identity=asset_t.c.identity.type)
 
 
+def _take_and_start(take: str) -> TextClause:
+    """PostgreSQL: take the job and mark its version started in one statement."""
+    return text(
+        f"WITH j AS ({take}), v AS (UPDATE version SET status = {_STARTED} FROM j "
+        "WHERE version.id = j.version_id RETURNING version.id, store_path, checksum, number, "
+        "original_name, ingest_token, asset_id) "
+        "SELECT j.id, j.version_id, j.preset, j.kind, j.attempts, v.store_path, v.checksum, "
+        "v.number, v.original_name, v.ingest_token, a.name AS asset, a.identity "
+        "FROM j JOIN v ON v.id = j.version_id JOIN asset a ON a.id = v.asset_id"
+    ).bindparams(*_STAMPS).columns(identity=asset_t.c.identity.type)
+
+
+_PG_TAKE_NEXT = _take_and_start(_TAKE_NEXT["FOR UPDATE SKIP LOCKED"].text)
+_PG_TAKE_BY_ID = _take_and_start(_TAKE_BY_ID.text)
+
+
 def claim_next(engine: Engine, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Embedded mode: take the oldest claimable job (SKIP LOCKED on PostgreSQL)."""
-    statement = _TAKE_NEXT["FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql"
-                           else ""]
+    statement = _PG_TAKE_NEXT if engine.dialect.name == "postgresql" else _TAKE_NEXT[""]
     return transaction(engine, lambda conn: _take(conn, statement, {}, owner, lease_seconds))
 
 
 def claim(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Broker mode: take the job a message named, unless it is done, failed or leased."""
-    return transaction(engine, lambda conn: _take(conn, _TAKE_BY_ID, {"id": job_id}, owner,
+    statement = _PG_TAKE_BY_ID if engine.dialect.name == "postgresql" else _TAKE_BY_ID
+    return transaction(engine, lambda conn: _take(conn, statement, {"id": job_id}, owner,
                                                   lease_seconds))
 
 
 def _take(conn: Connection, statement: Any, params: dict[str, Any], owner: str,
           lease_seconds: float) -> ClaimedJob | None:
+    """On PostgreSQL one statement takes the job and starts its version; SQLite needs two."""
     now = utcnow()
     job = conn.execute(statement, {
         **params, "owner": owner, "now": now,
         "expires": now + timedelta(seconds=lease_seconds)}).first()
     if job is None:
         return None
-    version = conn.execute(_VERSION_STARTED, {"id": job.version_id}).one()
+    version = job if is_postgres(conn) else \
+        conn.execute(_VERSION_STARTED, {"id": job.version_id}).one()
     return ClaimedJob(
         id=job.id, version_id=job.version_id, preset=job.preset, kind=job.kind,
         attempts=job.attempts, store_path=version.store_path, checksum=version.checksum,
@@ -148,22 +168,36 @@ def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | 
 
     def work(conn: Connection) -> bool:
         now = utcnow()
-        done = conn.execute(_DONE, {"id": job_id, "owner": owner, "outputs": outputs,
-                                    "now": now}).first()
-        if done is None:
-            return False
-        _settle_version(conn, done.version_id, now, media=media)
+        params = {"id": job_id, "owner": owner, "outputs": outputs, "now": now}
+        if is_postgres(conn):
+            done = conn.execute(_DONE_AND_LOCK, params).first()
+            if done is None:
+                return False
+            known = done.media
+        else:
+            done = conn.execute(_DONE, params).first()
+            if done is None:
+                return False
+            known = _lock_version(conn, done.version_id)
+        _set_version_status(conn, done.version_id, now, known, media=media)
         return True
 
     return transaction(engine, work)
 
 
-_DONE = text(
+_DONE_SQL = (
     "UPDATE job SET status = 'done', outputs = :outputs, finished_at = :now, lease_owner = NULL, "
     "lease_expires_at = NULL, last_error = NULL "
     "WHERE id = :id AND status = 'running' AND lease_owner = :owner RETURNING version_id"
-).bindparams(bindparam("outputs", type_=job_t.c.outputs.type),
-             bindparam("now", type_=job_t.c.finished_at.type))
+)
+_DONE_PARAMS = (bindparam("outputs", type_=job_t.c.outputs.type),
+                bindparam("now", type_=job_t.c.finished_at.type))
+_DONE = text(_DONE_SQL).bindparams(*_DONE_PARAMS)
+# PostgreSQL: finish the job and lock its version in one round trip, in the usual order.
+_DONE_AND_LOCK = text(
+    f"WITH d AS ({_DONE_SQL}) SELECT v.id AS version_id, v.media FROM version v "
+    "JOIN d ON v.id = d.version_id FOR UPDATE OF v"
+).bindparams(*_DONE_PARAMS).columns(media=version_t.c.media.type)
 
 
 def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: int,
@@ -242,14 +276,25 @@ _JOB_STATES = text("SELECT status FROM job WHERE version_id = :id")
 
 
 def _settle_version(conn: Connection, version_id: int, now: datetime,
-                    error: str | None = None, media: dict[str, Any] | None = None) -> None:
-    """Lock the version, then set its status from all of its jobs (and merge new media).
+                    error: str | None = None) -> None:
+    """Lock the version, then set its status from all of its jobs."""
+    _set_version_status(conn, version_id, now, _lock_version(conn, version_id), error=error)
+
+
+def _lock_version(conn: Connection, version_id: int) -> dict[str, Any] | None:
+    """Take the version's row lock; returns its media, for merging."""
+    lock = _LOCK_VERSION["FOR UPDATE" if is_postgres(conn) else ""]
+    return conn.execute(lock, {"id": version_id}).scalar()
+
+
+def _set_version_status(conn: Connection, version_id: int, now: datetime,
+                        known: dict[str, Any] | None, error: str | None = None,
+                        media: dict[str, Any] | None = None) -> None:
+    """Set a locked version's status from all of its jobs (and merge new media).
 
     The status is read in a statement after the lock is held, so two jobs of one version
     finishing at once cannot both miss that all are done.
     """
-    lock = _LOCK_VERSION["FOR UPDATE" if conn.dialect.name == "postgresql" else ""]
-    known = conn.execute(lock, {"id": version_id}).scalar()
     status = version_status(conn.execute(_JOB_STATES, {"id": version_id}).scalars())
     values: dict[str, Any] = {"status": status}
     if status in ("complete", "failed"):

@@ -407,7 +407,7 @@ class Watcher:
                         changed = self.ingest_sequence(root, path, self.claimable[path])
                     else:
                         changed = self.ingest_one(root, path, snapshot)
-                except (CatalogUnavailable, DBAPIError, StoreError) as exc:
+                except (CatalogUnavailable, DBAPIError, StoreError, OSError) as exc:
                     # This file and the rest wait, already settled, until the backoff ends;
                     # a held one waits in `held` instead.
                     rest = items[i + 1:] if isinstance(exc, UnpublishedVersion) else items[i:]

@@ -9,6 +9,7 @@ cleared, every file is accounted for exactly once and the catalog is whole.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -139,17 +140,12 @@ def _cut_for(proxy: TcpProxy, seconds: float) -> None:
 
 
 def _fill(store: Path) -> Path:
+    """Write ballast until the store's disk is full (the watcher keeps using it meanwhile)."""
     ballast = store / "ballast.bin"
-    stat = os.statvfs(store)
-    with open(ballast, "wb") as f:
-        left = stat.f_bavail * stat.f_frsize - 4096
-        chunk = b"\0" * (1024 * 1024)
-        while left > 0:
-            try:
-                left -= f.write(chunk[:left])
-                f.flush()
-            except OSError:
-                break
+    chunk = b"\0" * (1024 * 1024)
+    with open(ballast, "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while f.write(chunk):
+            pass
     return ballast
 
 
