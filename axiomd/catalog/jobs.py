@@ -116,13 +116,13 @@ _PG_TAKE_BY_ID = _take_and_start(_TAKE_BY_ID.text)
 
 def claim_next(engine: Engine, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Embedded mode: take the oldest claimable job (SKIP LOCKED on PostgreSQL)."""
-    statement = _PG_TAKE_NEXT if engine.dialect.name == "postgresql" else _TAKE_NEXT[""]
+    statement = _PG_TAKE_NEXT if is_postgres(engine) else _TAKE_NEXT[""]
     return transaction(engine, lambda conn: _take(conn, statement, {}, owner, lease_seconds))
 
 
 def claim(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Broker mode: take the job a message named, unless it is done, failed or leased."""
-    statement = _PG_TAKE_BY_ID if engine.dialect.name == "postgresql" else _TAKE_BY_ID
+    statement = _PG_TAKE_BY_ID if is_postgres(engine) else _TAKE_BY_ID
     return transaction(engine, lambda conn: _take(conn, statement, {"id": job_id}, owner,
                                                   lease_seconds))
 

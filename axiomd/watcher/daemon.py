@@ -11,6 +11,10 @@ How one file travels, and why a kill -9 at any point loses nothing:
 4. Only then is the claimed file removed (or moved to `_rejected/` or `_duplicates/`
    with a note for the artist).
 
+If the store refuses the publish in step 3 after the commit (it filled up or turned
+read-only), the file stays claimed and staged in `held`, and publishing is retried each
+tick before anything new is taken; the version's jobs wait for it (see `JobRunner`).
+
 At start, before anything else, `recover` finishes what a dead watcher of this host left:
 a claimed file whose token has a committed version is finished (published, then removed);
 one without a version goes back where the artist put it and is ingested as if new. A
@@ -454,7 +458,7 @@ class Watcher:
                 self._back_off()
                 return False
             for claim in claims:
-                claim.staged.unlink()
+                claim.staged.unlink(missing_ok=True)
             self.held.pop(0)
             self.processed += 1
         return True
