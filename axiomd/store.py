@@ -63,6 +63,7 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.leftovers: set[str] = set()  # staged tokens that could not be discarded yet
 
     def path(self, relpath: str) -> Path:
         return self.root / relpath
@@ -174,14 +175,22 @@ class Store:
         return final
 
     def discard_staged(self, token: str) -> None:
-        """Best effort: on a store that turned read-only the leftover stays, and the next
-        start's recovery (`Ingestor.recover_staged`) clears it."""
+        """Best effort: on a store that turned read-only the staged copy stays for `tidy`
+        (or, if this process dies first, the next start's `Ingestor.recover_staged`)."""
         path = self.staged_path(token)
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
+        if path.exists():
+            self.leftovers.add(token)
+
+    def tidy(self) -> None:
+        """Discard what `discard_staged` could not, now that the store may take it."""
+        for token in list(self.leftovers):
+            self.leftovers.discard(token)
+            self.discard_staged(token)
 
     def staged_tokens(self) -> list[str]:
         folder = self.root / STAGING

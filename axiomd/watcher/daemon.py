@@ -375,6 +375,7 @@ class Watcher:
         Frames of an image sequence wait in `self.sequences` until the whole group has been
         quiet for `sequence_settle_seconds`; the group then goes in as one item.
         """
+        self.ingestor.store.tidy()
         if not self._publish_held():
             return
         now = time.monotonic()

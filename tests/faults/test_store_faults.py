@@ -17,6 +17,7 @@ from sqlalchemy import select
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import version_t
+from axiomd.store import Store
 from tests.conftest import Daemon, wait_for
 from tests.test_messaging import noop_preset
 
@@ -121,3 +122,22 @@ def test_version_the_store_refuses_after_commit_is_published_later_and_its_job_w
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == next(iter(sums.values()))
     assert not (drop / "_duplicates").exists()
     assert not list((tmp_path / "store" / ".staging").glob("*"))
+
+
+def test_staged_copy_that_cannot_be_discarded_on_a_read_only_store_is_tidied_later(
+        small_store: Path, tmp_path: Path) -> None:
+    store = Store(small_store)
+    source = tmp_path / "refused.mov"
+    source.write_bytes(b"frames")
+    staged = store.stage(source, "vm.1.refused", link=False)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_store)], check=True)
+    try:
+        store.discard_staged(staged.token)
+        assert staged.path.exists() and store.leftovers == {staged.token}
+        store.tidy()
+        assert store.leftovers == {staged.token}
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_store)], check=True)
+    store.tidy()
+    assert not staged.path.exists() and not store.leftovers
+    assert source.read_bytes() == b"frames"
