@@ -7,7 +7,7 @@ import platform
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -98,3 +98,20 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+@contextmanager
+def row_counter(url: str, sql: str) -> Iterator[Callable[[], int]]:
+    """Poll a count over one open connection: a new connection per poll would start a
+    PostgreSQL backend each time and tax the very figure being measured."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            def count() -> int:
+                cur.execute(sql)
+                return int(cur.fetchone()[0])
+
+            yield count
+    finally:
+        conn.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from bench.common import Figure, fresh_database, percentile, show
+from bench.common import Figure, fresh_database, percentile, row_counter, show
 
 CONFIG = """
 [database]
@@ -74,14 +74,6 @@ def bare_watchdog(count: int) -> float:
         return elapsed
 
 
-def _count(url: str) -> int:
-    import psycopg2
-
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM version")
-        return int(cur.fetchone()[0])
-
-
 def axiomd_burst(count: int, settle: float) -> tuple[float, list[float]]:
     with fresh_database() as url, tempfile.TemporaryDirectory(prefix="axb-ingest-") as tmp:
         root = Path(tmp)
@@ -97,8 +89,9 @@ def axiomd_burst(count: int, settle: float) -> tuple[float, list[float]]:
             time.sleep(0.1)
         start = time.perf_counter()
         _burst(root / "drop", root / "staging", count)
-        while _count(url) < count:
-            time.sleep(0.05)
+        with row_counter(url, "SELECT count(*) FROM version") as versions:
+            while versions() < count:
+                time.sleep(0.05)
         elapsed = time.perf_counter() - start
         proc.terminate()
         proc.wait()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pika
 
-from bench.common import Figure, fresh_database, fresh_vhost, show
+from bench.common import Figure, fresh_database, fresh_vhost, row_counter, show
 
 COUNT = 2000
 CONFIG = """
@@ -71,14 +71,6 @@ def raw_pika(amqp: str) -> float:
     return COUNT / (time.perf_counter() - start)
 
 
-def _done(db: str) -> int:
-    import psycopg2
-
-    with psycopg2.connect(db) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM job WHERE status = 'done'")
-        return int(cur.fetchone()[0])
-
-
 def axiomd_queue(db: str, amqp: str, workers: int) -> float:
     from axiomd.catalog import schema
     from axiomd.catalog.db import make_engine
@@ -105,8 +97,9 @@ def axiomd_queue(db: str, amqp: str, workers: int) -> float:
         time.sleep(3)  # workers connected and consuming before the clock starts
         start = time.perf_counter()
         procs.append(subprocess.Popen([*cmd, "relay"]))
-        while _done(db) < COUNT:
-            time.sleep(0.05)
+        with row_counter(db, "SELECT count(*) FROM job WHERE status = 'done'") as done:
+            while done() < COUNT:
+                time.sleep(0.05)
         elapsed = time.perf_counter() - start
         for proc in procs:
             proc.terminate()
