@@ -179,6 +179,7 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> int:
         print(f"axiomd: {source} is not a file", file=sys.stderr)
         return EXIT_FAILED
     rule = app.ingestor.rule_for_path(source, args.root)
+    app.ingestor.recover_staged()  # an earlier run the store refused after its commit
     outcome = app.ingestor.ingest(source, rule, link=False)
     if args.json:
         print(json.dumps({

@@ -64,7 +64,9 @@ class UnpublishedVersion(StoreError):
     def __init__(self, version: VersionInfo, staged: StagedFile, cause: StoreError) -> None:
         super().__init__(f"{version.asset} {version.label} is recorded but its file could not "
                          f"be moved into the store yet ({cause}); it stays staged as "
-                         f"{staged.token} and is published when the store can take it")
+                         f"{staged.token} and is published once the store can take it "
+                         "(by the running watcher, or by the next `axiomd ingest` or watcher "
+                         "start on this host)")
         self.version, self.staged = version, staged
 
 

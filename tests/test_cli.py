@@ -118,3 +118,19 @@ def test_command_before_db_upgrade_says_what_to_run(write_config: Callable[..., 
 
 def test_unknown_command_is_a_usage_error(cfg: Path) -> None:
     assert run_cli("frobnicate", config=cfg).returncode == 2
+
+
+def test_ingest_the_store_refuses_after_commit_says_so_and_the_next_run_publishes_it(
+        cfg: Path, tmp_path: Path) -> None:
+    """Something sits where the version folder must go: the version is recorded, the file
+    stays staged, the message says what happens next, and the next ingest finishes it."""
+    blocker = tmp_path / "store/TST/SQ010/SH0010/comp/v001"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    source = _file(tmp_path, f"{ASSET}_v001.mov")
+    result = run_cli("ingest", str(source), config=cfg)
+    assert result.returncode == 1
+    assert "is recorded" in result.stderr and "next `axiomd ingest`" in result.stderr
+    blocker.unlink()
+    run_cli("ingest", str(_file(tmp_path, f"{ASSET}_v002.mov")), config=cfg, check=True)
+    assert (blocker / source.name).read_bytes() == source.read_bytes()
