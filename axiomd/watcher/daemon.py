@@ -254,8 +254,12 @@ class Watcher:
         reached; count this process's inotify watches to notice, and poll the root instead."""
         self.native_folders[root.name] = sum(1 for _ in os.walk(root.path)) \
             if root.recursive else 1
+        wanted = sum(self.native_folders.values())
         held = inotify_watches()
-        if held is None or held >= sum(self.native_folders.values()):
+        if held is not None and held < wanted:
+            time.sleep(0.2)  # a folder made during the walk gets its watch from its event
+            held = inotify_watches()
+        if held is None or held >= wanted:
             return
         self._observer(False).unschedule(self.watches.pop(root.name))
         del self.native_folders[root.name]
