@@ -109,6 +109,19 @@ def test_killed_worker_job_is_redelivered_and_completes_once(
     assert len(done) == 1
 
 
+def test_job_longer_than_its_lease_keeps_it_while_the_worker_lives(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+    """The lease is renewed while the job runs: a second worker never gets the job."""
+    config, engine = setup(sleep=3.0, lease=1)
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    workers = [daemons(config, "worker"), daemons(config, "worker")]
+    wait_for(lambda: all_done(engine), 60, "the job to be done")
+    assert job_states(engine) == [("done", 1)]
+    started = [e for w in workers for e in w.events() if e.get("event") == "job.started"]
+    assert len(started) == 1
+
+
 def test_broker_restart_during_500_jobs_loses_none(setup: Callable[..., tuple[Path, Engine]],
                                                    daemons: Callable[..., Daemon]) -> None:
     """RabbitMQ stops and starts mid-stream: every job completes, the outbox drains."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
@@ -303,7 +304,15 @@ def _set_version_status(conn: Connection, version_id: int, now: datetime,
         values["error"] = error
     if media is not None:
         values["media"] = {**(known or {}), **media}
-    conn.execute(update(version_t).where(version_t.c.id == version_id).values(**values))
+    conn.execute(_update_version(tuple(values)), {**values, "id": version_id})
+
+
+@lru_cache(maxsize=16)
+def _update_version(columns: tuple[str, ...]) -> TextClause:
+    """`UPDATE version SET <columns>`, built once per column set (it is on the hot path)."""
+    assignments = ", ".join(f"{c} = :{c}" for c in columns)
+    return text(f"UPDATE version SET {assignments} WHERE id = :id").bindparams(
+        *(bindparam(c, type_=version_t.c[c].type) for c in columns))
 
 
 _ENQUEUE = (

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -33,27 +34,58 @@ def worker_id() -> str:
 
 
 class LeaseKeeper(threading.Thread):
-    """Renews a job's lease in the catalog until stopped, so nobody else takes the job."""
+    """Renews the leases of the jobs this worker holds, so nobody else takes them.
 
-    def __init__(self, engine: Engine, job_id: int, owner: str, lease_seconds: float) -> None:
-        super().__init__(name=f"lease-{job_id}", daemon=True)
-        self.engine, self.job_id, self.owner, self.lease_seconds = engine, job_id, owner, lease_seconds
-        self.finished = threading.Event()
-        self.lost = threading.Event()
+    One thread per worker, not one per job: on the hot path of short jobs, a thread
+    started and joined for each cost more than the job. A job that ends within a third of
+    its lease is never renewed at all.
+    """
+
+    def __init__(self, engine: Engine, owner: str, lease_seconds: Callable[[], float]) -> None:
+        super().__init__(name="lease-keeper", daemon=True)
+        self.engine, self.owner, self.lease_seconds = engine, owner, lease_seconds
+        self.due: dict[int, float] = {}  # job id -> when to renew its lease (monotonic)
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+
+    def hold(self, job_id: int) -> None:
+        with self.lock:
+            self.due[job_id] = time.monotonic() + self.lease_seconds() / 3
+            if self.ident is None:
+                self.start()
+        self.wake.set()
+
+    def let_go(self, job_id: int) -> None:
+        with self.lock:
+            self.due.pop(job_id, None)
 
     def run(self) -> None:
-        while not self.finished.wait(self.lease_seconds / 3):
-            try:
-                if not jobs.renew_lease(self.engine, self.job_id, self.owner, self.lease_seconds):
-                    self.lost.set()
-                    log.warning("job.lease_lost", job=self.job_id)
-                    return
-            except Exception as exc:  # database blip: the next renewal may work
-                log.warning("job.lease_renew_failed", job=self.job_id, error=str(exc))
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                ready = [job_id for job_id, at in self.due.items() if at <= now]
+                soonest = min(self.due.values(), default=None)
+            for job_id in ready:
+                self._renew(job_id)
+            if not ready:
+                self.wake.wait(None if soonest is None else soonest - now)
+                self.wake.clear()
 
-    def stop(self) -> None:
-        self.finished.set()
-        self.join()
+    def _renew(self, job_id: int) -> None:
+        lease = self.lease_seconds()
+        try:
+            renewed = jobs.renew_lease(self.engine, job_id, self.owner, lease)
+        except Exception as exc:  # database blip: the next renewal may work
+            log.warning("job.lease_renew_failed", job=job_id, error=str(exc))
+            renewed = True
+        with self.lock:
+            if job_id not in self.due:
+                return  # finished meanwhile
+            if renewed:
+                self.due[job_id] = time.monotonic() + lease / 3
+                return
+            del self.due[job_id]
+        log.warning("job.lease_lost", job=job_id)
 
 
 @dataclass(frozen=True)
@@ -71,6 +103,7 @@ class JobRunner:
         self.owner = owner
         self.handlers = registry()
         self.stop = stop or threading.Event()
+        self.leases = LeaseKeeper(engine, owner, lambda: self.config.worker.lease_seconds)
 
     def run(self, job: ClaimedJob) -> RunOutcome:
         settings = self.config.worker
@@ -79,8 +112,7 @@ class JobRunner:
                      attempt=job.attempts)
         log.info("job.started", **bound)
         started = time.monotonic()
-        keeper = LeaseKeeper(self.engine, job.id, self.owner, settings.lease_seconds)
-        keeper.start()
+        self.leases.hold(job.id)
         try:
             handler = self.handlers.get(job.kind)
             preset = self.config.transcode.presets.get(job.preset)
@@ -89,19 +121,19 @@ class JobRunner:
                                 f"(preset {job.preset!r})", retryable=False)
             if not self.store.holds(job.store_path):
                 if job.ingest_token and self.store.staged_path(job.ingest_token).exists():
-                    keeper.stop()
+                    self.leases.let_go(job.id)
                     return self._postpone(job, bound)
                 raise JobFailed(f"source {job.store_path} is missing from the store",
                                 retryable=False)
             ctx = JobContext(self.config, self.store, preset, self.stop, log.bind(**bound))
             result = handler(job, ctx)
         except InterruptedError:
-            keeper.stop()
+            self.leases.let_go(job.id)
             jobs.release(self.engine, job.id, self.owner)
             log.info("job.released", **bound)
             return RunOutcome("released")
         except Exception as exc:
-            keeper.stop()
+            self.leases.let_go(job.id)
             error = str(exc) if isinstance(exc, JobFailed) else f"{type(exc).__name__}: {exc}"
             retry = jobs.fail(self.engine, job.id, self.owner, error,
                               max_attempts=settings.max_attempts,
@@ -113,7 +145,7 @@ class JobRunner:
                 return RunOutcome("retry", error)
             log.error("job.failed", error=error, **bound)
             return RunOutcome("failed", error)
-        keeper.stop()
+        self.leases.let_go(job.id)
         if not jobs.complete(self.engine, job.id, self.owner, result.outputs, result.media):
             log.warning("job.lease_lost", **bound)
             return RunOutcome("lost")
