@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pika
-import pika.exceptions
-from pika.adapters.blocking_connection import BlockingChannel
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.spec import Basic, BasicProperties
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
@@ -33,15 +34,48 @@ log = get_logger("relay")
 
 
 class OutboxPublisher:
-    """Publishes outbox rows on one confirmed channel."""
+    """Publishes outbox rows on one channel in confirm mode, a whole batch in flight at once.
 
-    def __init__(self, channel: BlockingChannel, topology: Topology) -> None:
+    pika's `BlockingChannel` waits for each confirm before it sends the next message, which
+    held the relay to one message per broker round trip. So the batch goes out on the
+    asynchronous channel beneath it, and the confirms (often several in one `multiple`
+    ack) are counted while `process_data_events` keeps the connection serviced.
+    """
+
+    confirm_timeout = 30.0
+
+    def __init__(self, connection: BlockingConnection, channel: BlockingChannel,
+                 topology: Topology) -> None:
+        self.connection = connection
         self.channel = channel
         self.topology = topology
         self._retry_queues: set[str] = set()
-        channel.confirm_delivery()
+        self._async = channel._impl
+        self._in_flight: dict[int, int] = {}  # delivery tag -> outbox row id
+        self._confirmed: list[int] = []
+        self._refused: set[int] = set()
+        self._last_tag = 0
+        self._selected = False
+        self._async.confirm_delivery(ack_nack_callback=self._on_confirm,
+                                     callback=self._on_selected)
+        self._async.add_on_return_callback(self._on_return)
+        while not self._selected:
+            connection.process_data_events(time_limit=1.0)
 
-    def publish(self, row: Any) -> None:
+    def publish(self, rows: Sequence[Any]) -> list[int]:
+        """Publish rows; returns the ids RabbitMQ confirmed (the others stay unsent)."""
+        self._confirmed, self._refused = [], set()
+        for row in rows:
+            self._send(row)
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._in_flight:
+            if time.monotonic() > deadline:
+                raise BrokerError(f"RabbitMQ did not confirm {len(self._in_flight)} messages "
+                                  f"within {self.confirm_timeout:.0f} s")
+            self.connection.process_data_events(time_limit=0.5)
+        return [row_id for row_id in self._confirmed if row_id not in self._refused]
+
+    def _send(self, row: Any) -> None:
         message = JobMessage(row.job_id, row.version_id, row.preset, row.kind, row.store_path,
                              row.checksum)
         exchange, key = self.topology.exchange, row.routing_key
@@ -51,7 +85,7 @@ class OutboxPublisher:
                 self.topology.declare_retry(self.channel, row.kind, row.delay_seconds)
                 self._retry_queues.add(key)
             exchange = ""
-        self.channel.basic_publish(
+        self._async.basic_publish(
             exchange, key, json.dumps(message.to_body()).encode(), mandatory=True,
             properties=pika.BasicProperties(
                 delivery_mode=pika.DeliveryMode.Persistent,
@@ -61,6 +95,37 @@ class OutboxPublisher:
                 headers={"job_id": row.job_id},
             ),
         )
+        self._last_tag += 1
+        self._in_flight[self._last_tag] = row.id
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        tags = [t for t in self._in_flight if t <= method.delivery_tag] if method.multiple \
+            else [method.delivery_tag]
+        ids = [self._in_flight.pop(t) for t in tags if t in self._in_flight]
+        if isinstance(method, Basic.Ack):
+            self._confirmed.extend(ids)
+        else:
+            log.warning("relay.nacked", messages=len(ids))
+        if not self._in_flight:
+            self._wake()
+
+    def _on_selected(self, _frame: Any) -> None:
+        self._selected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """End the current `process_data_events` wait: it returns early only for events of
+        the blocking layer, and these callbacks come from the layer beneath it."""
+        self.connection.call_later(0, lambda: None)
+
+    def _on_return(self, _channel: Any, method: Basic.Return, props: BasicProperties,
+                   _body: bytes) -> None:
+        """Unroutable (no queue for the job kind): RabbitMQ returns it, then acks it."""
+        row_id = int(props.message_id)
+        self._refused.add(row_id)
+        log.error("relay.unroutable", message_id=row_id, routing_key=method.routing_key,
+                  job=(props.headers or {}).get("job_id"))
 
 
 def publish_outbox(engine: Engine, publisher: OutboxPublisher, batch: int = 200) -> int:
@@ -75,16 +140,7 @@ def publish_outbox(engine: Engine, publisher: OutboxPublisher, batch: int = 200)
             .where(outbox_t.c.sent_at.is_(None)).order_by(outbox_t.c.id)
             .limit(batch).with_for_update(of=outbox_t, skip_locked=True)
         ).all()
-        sent = []
-        for row in rows:
-            try:
-                publisher.publish(row)
-            except pika.exceptions.UnroutableError:
-                log.error("relay.unroutable", message_id=row.id, routing_key=row.routing_key,
-                          job=row.job_id)
-                continue
-            sent.append(row.id)
-            log.debug("relay.message_sent", message_id=row.id, job=row.job_id)
+        sent = publisher.publish(rows) if rows else []
         if sent:
             conn.execute(update(outbox_t).where(outbox_t.c.id.in_(sent)).values(sent_at=utcnow()))
         return len(sent)
@@ -109,7 +165,7 @@ class Relay:
                 connection = connect(self.config.broker.url)
                 channel = connection.channel()
                 self.topology.declare(channel, self.kinds)
-                publisher = OutboxPublisher(channel, self.topology)
+                publisher = OutboxPublisher(connection, channel, self.topology)
                 log.info("relay.connected", broker=self.config.broker.url)
                 delay = 0.5
                 if notify_ready and not ready:

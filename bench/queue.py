@@ -1,5 +1,9 @@
 """Jobs through outbox → RabbitMQ → worker (no-op jobs), with 1 and 4 workers.
 
+The relay and the workers are running and connected before the clock starts, as they are
+in production; the clock starts when the jobs' outbox rows are written (one statement)
+and stops when the last job is done in the catalog.
+
 Baseline, same run, same broker, same message count: raw pika, one publisher with
 per-message confirms and one consumer with prefetch 1 acking each message, running
 together. Run alone: `python -m bench.queue`.
@@ -19,7 +23,7 @@ import pika
 
 from bench.common import Figure, fresh_database, fresh_vhost, row_counter, show
 
-COUNT = 2000
+COUNT = 4000
 CONFIG = """
 [database]
 url = "{db}"
@@ -72,8 +76,12 @@ def raw_pika(amqp: str) -> float:
 
 
 def axiomd_queue(db: str, amqp: str, workers: int) -> float:
+    from sqlalchemy import select
+
     from axiomd.catalog import schema
     from axiomd.catalog.db import make_engine
+    from axiomd.catalog.jobs import enqueue
+    from axiomd.catalog.models import job_t, utcnow
     from axiomd.catalog.versions import JobSpec, NewVersion, allocate_version
     from axiomd.store import Store
 
@@ -90,13 +98,14 @@ def axiomd_queue(db: str, amqp: str, workers: int) -> float:
             allocate_version(engine, NewVersion(
                 asset=f"TST_SQ010_SH{i:04d}_q{workers}", naming="shot",
                 identity={"show": "TST"}, checksum=f"{i:064d}", size=1, original_name="x.mov",
-                store_path=lambda n: "TST/x.mov"), [JobSpec("noop", "noop")], with_outbox=True)
-        engine.dispose()
+                store_path=lambda n: "TST/x.mov"), [JobSpec("noop", "noop")], with_outbox=False)
         cmd = [sys.executable, "-m", "axiomd", "--config", str(config)]
-        procs = [subprocess.Popen([*cmd, "worker"]) for _ in range(workers)]
-        time.sleep(3)  # workers connected and consuming before the clock starts
+        procs = [subprocess.Popen([*cmd, role]) for role in ["relay"] + ["worker"] * workers]
+        time.sleep(3)  # relay and workers connected and waiting before the clock starts
         start = time.perf_counter()
-        procs.append(subprocess.Popen([*cmd, "relay"]))
+        with engine.begin() as conn:
+            enqueue(conn, utcnow(), job_ids=list(conn.execute(select(job_t.c.id)).scalars()))
+        engine.dispose()
         with row_counter(db, "SELECT count(*) FROM job WHERE status = 'done'") as done:
             while done() < COUNT:
                 time.sleep(0.05)

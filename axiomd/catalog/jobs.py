@@ -18,8 +18,10 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import TextClause
 
+from axiomd.catalog import prepared
 from axiomd.catalog.db import is_postgres, transaction
 from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
+from axiomd.catalog.prepared import Prepared
 from axiomd.lifecycle import after_failure, version_status
 from axiomd.messages import ROUTING_PREFIX
 from axiomd.versioning import version_label
@@ -99,46 +101,56 @@ _VERSION_STARTED = text(
 ).columns(identity=asset_t.c.identity.type)
 
 
-def _take_and_start(take: str) -> TextClause:
+def _take_and_start(take: str) -> Prepared:
     """PostgreSQL: take the job and mark its version started in one statement."""
-    return text(
+    return (
         f"WITH j AS ({take}), v AS (UPDATE version SET status = {_STARTED} FROM j "
         "WHERE version.id = j.version_id RETURNING version.id, store_path, checksum, number, "
         "original_name, ingest_token, asset_id) "
         "SELECT j.id, j.version_id, j.preset, j.kind, j.attempts, v.store_path, v.checksum, "
         "v.number, v.original_name, v.ingest_token, a.name AS asset, a.identity "
         "FROM j JOIN v ON v.id = j.version_id JOIN asset a ON a.id = v.asset_id"
-    ).bindparams(*_STAMPS).columns(identity=asset_t.c.identity.type)
+    )
 
 
-_PG_TAKE_NEXT = _take_and_start(_TAKE_NEXT["FOR UPDATE SKIP LOCKED"].text)
-_PG_TAKE_BY_ID = _take_and_start(_TAKE_BY_ID.text)
+_PG_TAKE_NEXT = Prepared("axiomd_take_next",
+                         _take_and_start(_TAKE_NEXT["FOR UPDATE SKIP LOCKED"].text))
+_PG_TAKE_BY_ID = Prepared("axiomd_take_by_id", _take_and_start(_TAKE_BY_ID.text))
 
 
 def claim_next(engine: Engine, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Embedded mode: take the oldest claimable job (SKIP LOCKED on PostgreSQL)."""
-    statement = _PG_TAKE_NEXT if is_postgres(engine) else _TAKE_NEXT[""]
-    return transaction(engine, lambda conn: _take(conn, statement, {}, owner, lease_seconds))
+    return _take(engine, _PG_TAKE_NEXT, _TAKE_NEXT[""], {}, owner, lease_seconds)
 
 
 def claim(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Broker mode: take the job a message named, unless it is done, failed or leased."""
-    statement = _PG_TAKE_BY_ID if is_postgres(engine) else _TAKE_BY_ID
-    return transaction(engine, lambda conn: _take(conn, statement, {"id": job_id}, owner,
-                                                  lease_seconds))
+    return _take(engine, _PG_TAKE_BY_ID, _TAKE_BY_ID, {"id": job_id}, owner, lease_seconds)
 
 
-def _take(conn: Connection, statement: Any, params: dict[str, Any], owner: str,
-          lease_seconds: float) -> ClaimedJob | None:
-    """On PostgreSQL one statement takes the job and starts its version; SQLite needs two."""
+def _take(engine: Engine, on_postgres: Prepared, on_sqlite: TextClause, params: dict[str, Any],
+          owner: str, lease_seconds: float) -> ClaimedJob | None:
+    """On PostgreSQL one prepared statement takes the job and starts its version; SQLite
+    needs two in a transaction."""
     now = utcnow()
-    job = conn.execute(statement, {
-        **params, "owner": owner, "now": now,
-        "expires": now + timedelta(seconds=lease_seconds)}).first()
+    params = {**params, "owner": owner, "now": now,
+              "expires": now + timedelta(seconds=lease_seconds)}
+    if is_postgres(engine):
+        return _claimed(prepared.run(engine, on_postgres, params))
+
+    def work(conn: Connection) -> ClaimedJob | None:
+        job = conn.execute(on_sqlite, params).first()
+        if job is None:
+            return None
+        return _claimed(job, conn.execute(_VERSION_STARTED, {"id": job.version_id}).one())
+
+    return transaction(engine, work)
+
+
+def _claimed(job: Any, version: Any = None) -> ClaimedJob | None:
     if job is None:
         return None
-    version = job if is_postgres(conn) else \
-        conn.execute(_VERSION_STARTED, {"id": job.version_id}).one()
+    version = version or job
     return ClaimedJob(
         id=job.id, version_id=job.version_id, preset=job.preset, kind=job.kind,
         attempts=job.attempts, store_path=version.store_path, checksum=version.checksum,
@@ -166,21 +178,20 @@ def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | 
     Returns False (and changes nothing) when the job is not ours to finish: already done by
     a redelivered copy, or its lease was lost to another worker.
     """
+    now = utcnow()
+    params = {"id": job_id, "owner": owner, "outputs": outputs, "now": now}
+    if is_postgres(engine):
+        return prepared.run(engine, _PG_COMPLETE, {**params, "media": media}) is not None
 
     def work(conn: Connection) -> bool:
-        now = utcnow()
-        params = {"id": job_id, "owner": owner, "outputs": outputs, "now": now}
-        if is_postgres(conn):
-            done = conn.execute(_DONE_AND_LOCK, params).first()
-            if done is None:
-                return False
-            known = done.media
-        else:
-            done = conn.execute(_DONE, params).first()
-            if done is None:
-                return False
+        done = conn.execute(_DONE, params).first()
+        if done is None:
+            return False
+        conn.execute(_FINISHED, {"id": done.version_id, "now": now})
+        if media is not None:
             known = _lock_version(conn, done.version_id)
-        _set_version_status(conn, done.version_id, now, known, media=media)
+            conn.execute(_update_version(("media",)),
+                         {"media": {**(known or {}), **media}, "id": done.version_id})
         return True
 
     return transaction(engine, work)
@@ -191,14 +202,28 @@ _DONE_SQL = (
     "lease_expires_at = NULL, last_error = NULL "
     "WHERE id = :id AND status = 'running' AND lease_owner = :owner RETURNING version_id"
 )
-_DONE_PARAMS = (bindparam("outputs", type_=job_t.c.outputs.type),
-                bindparam("now", type_=job_t.c.finished_at.type))
-_DONE = text(_DONE_SQL).bindparams(*_DONE_PARAMS)
-# PostgreSQL: finish the job and lock its version in one round trip, in the usual order.
-_DONE_AND_LOCK = text(
-    f"WITH d AS ({_DONE_SQL}) SELECT v.id AS version_id, v.media FROM version v "
-    "JOIN d ON v.id = d.version_id FOR UPDATE OF v"
-).bindparams(*_DONE_PARAMS).columns(media=version_t.c.media.type)
+_DONE = text(_DONE_SQL).bindparams(bindparam("outputs", type_=job_t.c.outputs.type),
+                                   bindparam("now", type_=job_t.c.finished_at.type))
+# The version's counter is read and written by one UPDATE, which waits for the row lock
+# and then sees the latest committed count: two last jobs finishing at once cannot both
+# miss that they were the last.
+_FINISH_SQL = (
+    "jobs_left = jobs_left - 1, "
+    "status = CASE WHEN jobs_left = 1 THEN 'complete' ELSE status END, "
+    "completed_at = CASE WHEN jobs_left = 1 THEN :now ELSE completed_at END"
+)
+_FINISHED = text(f"UPDATE version SET {_FINISH_SQL} WHERE id = :id").bindparams(
+    bindparam("now", type_=version_t.c.completed_at.type))
+_MERGE_MEDIA = (
+    "CASE WHEN CAST(:media AS jsonb) IS NULL THEN media ELSE CAST("
+    "COALESCE(CAST(media AS jsonb), '{}') || CAST(:media AS jsonb) AS json) END"
+)
+# PostgreSQL: finish the job and settle its version in one statement, job row locked first.
+_PG_COMPLETE = Prepared(
+    "axiomd_complete",
+    f"WITH d AS ({_DONE_SQL}) UPDATE version SET {_FINISH_SQL}, media = {_MERGE_MEDIA} "
+    "FROM d WHERE version.id = d.version_id RETURNING version.id",
+)
 
 
 def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: int,
@@ -278,33 +303,25 @@ _JOB_STATES = text("SELECT status FROM job WHERE version_id = :id")
 
 def _settle_version(conn: Connection, version_id: int, now: datetime,
                     error: str | None = None) -> None:
-    """Lock the version, then set its status from all of its jobs."""
-    _set_version_status(conn, version_id, now, _lock_version(conn, version_id), error=error)
+    """Lock the version, then set its status from all of its jobs.
 
-
-def _lock_version(conn: Connection, version_id: int) -> dict[str, Any] | None:
-    """Take the version's row lock; returns its media, for merging."""
-    lock = _LOCK_VERSION["FOR UPDATE" if is_postgres(conn) else ""]
-    return conn.execute(lock, {"id": version_id}).scalar()
-
-
-def _set_version_status(conn: Connection, version_id: int, now: datetime,
-                        known: dict[str, Any] | None, error: str | None = None,
-                        media: dict[str, Any] | None = None) -> None:
-    """Set a locked version's status from all of its jobs (and merge new media).
-
-    The status is read in a statement after the lock is held, so two jobs of one version
-    finishing at once cannot both miss that all are done.
+    The states are read in a statement after the lock is held, so two jobs of one version
+    settling at once cannot both miss how the other ended.
     """
+    _lock_version(conn, version_id)
     status = version_status(conn.execute(_JOB_STATES, {"id": version_id}).scalars())
     values: dict[str, Any] = {"status": status}
     if status in ("complete", "failed"):
         values["completed_at"] = now
     if error:
         values["error"] = error
-    if media is not None:
-        values["media"] = {**(known or {}), **media}
     conn.execute(_update_version(tuple(values)), {**values, "id": version_id})
+
+
+def _lock_version(conn: Connection, version_id: int) -> dict[str, Any] | None:
+    """Take the version's row lock; returns its media, for merging."""
+    lock = _LOCK_VERSION["FOR UPDATE" if is_postgres(conn) else ""]
+    return conn.execute(lock, {"id": version_id}).scalar()
 
 
 @lru_cache(maxsize=16)

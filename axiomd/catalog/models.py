@@ -69,6 +69,8 @@ class Version(Base):
     # NULL only inside the allocating transaction, until the counter is locked.
     number: Mapped[int] = mapped_column(nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # How many of its jobs are not done yet: finishing the last one completes the version.
+    jobs_left: Mapped[int] = mapped_column(Integer, default=0)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("version.id"))
     store_path: Mapped[str] = mapped_column(Text)
     original_name: Mapped[str] = mapped_column(Text)

@@ -129,10 +129,10 @@ _NUMBER = text(
 )
 _TIMESTAMPS = (bindparam("now", type_=version_t.c.created_at.type),)
 _INSERT_VERSION = text(
-    "INSERT INTO version (asset_id, number, status, store_path, original_name, checksum, size, "
-    "submitted_by, origin_host, origin_path, ingest_token, media, created_at) VALUES "
-    "(:asset_id, :number, 'pending', :store_path, :original_name, :checksum, :size, "
-    ":submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now) RETURNING id"
+    "INSERT INTO version (asset_id, number, status, jobs_left, store_path, original_name, "
+    "checksum, size, submitted_by, origin_host, origin_path, ingest_token, media, created_at) "
+    "VALUES (:asset_id, :number, 'pending', :jobs_left, :store_path, :original_name, :checksum, "
+    ":size, :submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now) RETURNING id"
 ).bindparams(*_TIMESTAMPS, bindparam("media", type_=version_t.c.media.type))
 # A new asset starts at 1: its first version is numbered in the same transaction.
 _CREATE_ASSET = text(
@@ -184,6 +184,7 @@ def _allocate(
         "size": new.size, "submitted_by": new.submitted_by, "origin_host": new.origin_host,
         "origin_path": new.origin_path, "ingest_token": new.ingest_token, "now": now,
         "prefix": ROUTING_PREFIX, "media": dict(new.media) if new.media else None,
+        "jobs_left": len(jobs),
     }
     for i, job in enumerate(jobs):
         params[f"preset{i}"], params[f"kind{i}"] = job.preset, job.kind
