@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from axiomd.broker import Topology, connect
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import job_t, outbox_t, version_t
 from axiomd.catalog.versions import JobSpec, allocate_version
 from axiomd.config import load_config
+from axiomd.relay import OutboxPublisher, publish_outbox
 from axiomd.store import Store
 from tests.conftest import Daemon, rabbitmqctl, wait_for
 from tests.helpers import new_version
@@ -91,6 +93,27 @@ def test_job_flows_from_outbox_through_rabbitmq_to_done(setup: Callable[..., tup
         assert conn.execute(select(func.count()).select_from(outbox_t)
                             .where(outbox_t.c.sent_at.is_(None))).scalar() == 0
         assert set(conn.execute(select(version_t.c.status)).scalars()) == {"complete"}
+
+
+def test_relay_marks_sent_only_what_rabbitmq_confirmed(
+        setup: Callable[..., tuple[Path, Engine]], broker_url: str) -> None:
+    """Batches are confirmed as a whole; a row nobody can route stays in the outbox."""
+    config_path, engine = setup()
+    add_versions(engine, config_path, 250)  # more than one batch
+    allocate_version(engine, new_version(), [JobSpec("other", "other")], with_outbox=True)
+    prefix = load_config(config_path).broker.prefix
+    connection = connect(broker_url)
+    channel = connection.channel()
+    topology = Topology(prefix)
+    topology.declare(channel, ["noop"])
+    publisher = OutboxPublisher(connection, channel, topology)
+    assert publish_outbox(engine, publisher) + publish_outbox(engine, publisher) == 250
+    depth = channel.queue_declare(topology.work_queue("noop"), passive=True).method.message_count
+    connection.close()
+    with engine.connect() as conn:
+        unsent = conn.execute(select(outbox_t.c.routing_key).where(outbox_t.c.sent_at.is_(None)))
+        assert unsent.scalars().all() == ["job.other"]
+    assert depth == 250
 
 
 def test_killed_worker_job_is_redelivered_and_completes_once(

@@ -214,9 +214,12 @@ _FINISH_SQL = (
 )
 _FINISHED = text(f"UPDATE version SET {_FINISH_SQL} WHERE id = :id").bindparams(
     bindparam("now", type_=version_t.c.completed_at.type))
+# A version without media holds JSON null (not SQL NULL), which jsonb's || would turn
+# into an array; so anything but an object counts as empty.
 _MERGE_MEDIA = (
-    "CASE WHEN CAST(:media AS jsonb) IS NULL THEN media ELSE CAST("
-    "COALESCE(CAST(media AS jsonb), '{}') || CAST(:media AS jsonb) AS json) END"
+    "CASE WHEN CAST(:media AS jsonb) IS NULL THEN media ELSE CAST(CASE WHEN "
+    "jsonb_typeof(CAST(media AS jsonb)) = 'object' THEN CAST(media AS jsonb) ELSE '{}' END "
+    "|| CAST(:media AS jsonb) AS json) END"
 )
 # PostgreSQL: finish the job and settle its version in one statement, job row locked first.
 _PG_COMPLETE = Prepared(

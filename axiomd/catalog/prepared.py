@@ -1,29 +1,30 @@
 """PostgreSQL prepared statements, each a transaction of its own, for a worker's hot path.
 
-A no-op job costs a worker two statements: the claim and the finish. Run as SQLAlchemy
-text in a transaction, each cost about 0.4 ms of the worker's CPU and three round trips,
-and PostgreSQL planned the CTE afresh every time. Prepared once per session and run in
-autocommit through the driver, each costs about 0.15 ms, one round trip and no planning.
-That is what lets four workers keep up with RabbitMQ (bench/queue.py).
+A no-op job costs a worker two statements: the claim and the finish. As SQLAlchemy text
+in a transaction each cost about 0.4 ms of the worker's CPU and three round trips, and
+PostgreSQL planned the CTE afresh every time. Prepared once per session and run in
+autocommit on the pooled driver connection, each costs under 0.1 ms, one round trip and
+no planning. That is what lets four workers keep up with RabbitMQ (bench/queue.py).
 
 Only statements that are atomic on their own belong here; anything that reads and then
-decides stays in `transaction` on the ordinary engine.
+decides stays in `transaction`.
 """
 
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from psycopg2.extras import Json
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, Row
+import psycopg2
+from psycopg2.extras import Json, NamedTupleCursor
+from sqlalchemy.engine import Engine
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from axiomd.catalog.db import make_engine, transaction
+from axiomd.catalog.db import is_transient
 
 _PARAM = re.compile(r"(?<!:):(\w+)")
+_DRIVER_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 class Prepared:
@@ -44,31 +45,42 @@ class Prepared:
         Prepared.registry[name] = self
 
 
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+def run(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Any:
+    """Run `statement` on its own and return its first row (a named tuple) or None.
 
-
-def _autocommit(engine: Engine) -> Engine:
-    """A small engine beside `engine` whose connections run each statement as a transaction."""
-    if engine not in _AUTOCOMMIT:
-        own = make_engine(engine.url.render_as_string(hide_password=False), pool_size=2,
-                          isolation_level="AUTOCOMMIT")
-        event.listen(engine, "engine_disposed", lambda _conn: own.dispose())
-        _AUTOCOMMIT[engine] = own
-    return _AUTOCOMMIT[engine]
-
-
-def run(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Row[Any] | None:
-    """Run `statement` on its own and return its first row (or None); retried like any
-    transaction when it lost a race or the connection dropped."""
+    Retried like any transaction when it lost a race or its connection dropped.
+    """
     values = tuple(Json(v) if isinstance(v, dict) else v
                    for v in (params[name] for name in statement.names))
+    retrying = Retrying(
+        retry=retry_if_exception(lambda exc: isinstance(exc, _DRIVER_ERRORS) or is_transient(exc)),
+        stop=stop_after_attempt(8),
+        wait=wait_random_exponential(multiplier=0.005, max=0.5),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            return _run_once(engine, statement, values)
+    raise AssertionError("unreachable")
 
-    def work(conn: Connection) -> Row[Any] | None:
-        session = conn.connection.info
-        if not session.get("axiomd.prepared"):
-            for each in Prepared.registry.values():
-                conn.exec_driver_sql(each.prepare)
-            session["axiomd.prepared"] = True
-        return conn.exec_driver_sql(statement.execute, values).first()
 
-    return transaction(_autocommit(engine), work)
+def _run_once(engine: Engine, statement: Prepared, values: tuple[Any, ...]) -> Any:
+    pooled = engine.raw_connection()
+    session = pooled.dbapi_connection
+    try:
+        session.autocommit = True
+        with session.cursor(cursor_factory=NamedTupleCursor) as cursor:
+            if not pooled.info.get("axiomd.prepared"):
+                for each in Prepared.registry.values():
+                    cursor.execute(each.prepare)
+                pooled.info["axiomd.prepared"] = True
+            cursor.execute(statement.execute, values)
+            return cursor.fetchone()
+    except _DRIVER_ERRORS:
+        if session.closed:
+            pooled.invalidate()
+        raise
+    finally:
+        if not session.closed:
+            session.autocommit = False
+        pooled.close()

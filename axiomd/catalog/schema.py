@@ -23,15 +23,16 @@ def _alembic_config() -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; safe to run again and concurrently."""
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Bring the schema to the newest (or the given) revision; safe to run again and
+    concurrently."""
     cfg = _alembic_config()
     with reachable(engine), engine.begin() as conn:
         if is_postgres(conn):
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
         after = MigrationContext.configure(conn).get_current_revision()
     return before, after or ""
 
