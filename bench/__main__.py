@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 import sys
+import time
 from pathlib import Path
 
 from bench.common import Figure, machine
@@ -21,6 +23,8 @@ def main(names: list[str]) -> None:
     results: dict[str, list[Figure]] = {}
     for name in names or ALL:
         print(f"== {name}", flush=True)
+        os.sync()  # the last benchmark's files written back now, not during this one
+        time.sleep(2)
         results[name] = importlib.import_module(f"bench.{name}").run()
     if names and set(names) != set(ALL):
         print("(partial run: BENCHMARKS.md left as it is)")
@@ -50,8 +54,9 @@ NOTES = """
   from the burst to the last version committed, latency from `ingest.settled` to
   `ingest.accepted` in the watcher's own log. The floor is a bare watchdog observer seeing
   the same burst. RSS is read from /proc after the start-up scan of 100,000 ignored files.
-- **queue**: no-op jobs already in the outbox; timed from starting the relay until all
-  are done in the catalog. Baseline: raw pika, one confirmed publisher and one prefetch-1
+- **queue**: the relay and the workers are running and connected first, as in
+  production; timed from writing the jobs' outbox rows (one statement) until all are
+  done in the catalog. Baseline: raw pika, one confirmed publisher and one prefetch-1
   consumer running together on the same number of messages.
 - **transcode**: bare ffmpeg runs the exact argument list axiomd builds; axiomd is timed
   from the rename into the drop folder to the version's `complete`, on an embedded
