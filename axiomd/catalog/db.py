@@ -29,7 +29,7 @@ T = TypeVar("T")
 _PG_RETRY_CODES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
 
 
-def make_engine(url: str, pool_size: int = 5, isolation_level: str | None = None) -> Engine:
+def make_engine(url: str, pool_size: int = 5) -> Engine:
     """An engine for `url`; SQLite's folder is created so the first run just works."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -44,8 +44,7 @@ def make_engine(url: str, pool_size: int = 5, isolation_level: str | None = None
         parsed = parsed.set(drivername="postgresql+psycopg2")
     # No pre-ping: a stale pooled connection fails its first statement, is invalidated,
     # and `transaction` runs the work again on a fresh one. One round trip saved per use.
-    isolation = {"isolation_level": isolation_level} if isolation_level else {}
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, **isolation)
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -2,8 +2,10 @@
 
 A claim takes a lease (`lease_owner`, `lease_expires_at`) that the worker renews while
 it works. A lease that runs out means the worker died: the job can be claimed again.
-Finishing a job and deciding its version's status happen in one transaction, with the
-version row locked so two jobs finishing at once cannot both miss "all done".
+Finishing a job and deciding its version's status happen in one transaction: a finished
+job counts its version's `jobs_left` down in the UPDATE that sets the status, and a
+failed or retried one re-reads its siblings' states under the version's row lock. Either
+way two jobs of one version ending at once cannot both miss "all done".
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ _VERSION_STARTED = text(
 ).columns(identity=asset_t.c.identity.type)
 
 
-def _take_and_start(take: str) -> Prepared:
+def _take_and_start(take: str) -> str:
     """PostgreSQL: take the job and mark its version started in one statement."""
     return (
         f"WITH j AS ({take}), v AS (UPDATE version SET status = {_STARTED} FROM j "
