@@ -9,6 +9,7 @@ are idempotent. The relay also re-publishes jobs whose worker died holding the l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -160,6 +161,7 @@ class Relay:
         pulse = Pulse(self.engine, "relay").start()
         delay = 0.5
         ready = False
+        connection: BlockingConnection | None = None
         while not self.shutdown.stop_taking.is_set():
             try:
                 connection = connect(self.config.broker.url)
@@ -175,6 +177,7 @@ class Relay:
                 connection.close()
             except (BrokerError, *CONNECTION_ERRORS) as exc:
                 log.warning("relay.broker_unavailable", error=str(exc), retry_in=delay)
+                _close_quietly(connection)
                 self.shutdown.stop_taking.wait(delay)
                 delay = min(delay * 2, 30.0)
         pulse.forget()
@@ -191,7 +194,7 @@ class Relay:
                     if reaped:
                         log.warning("relay.requeued_expired", jobs=reaped)
                 sent = publish_outbox(self.engine, publisher)
-            except CONNECTION_ERRORS:
+            except (BrokerError, *CONNECTION_ERRORS):
                 raise
             except Exception as exc:  # catalog unreachable: wait and try again
                 log.warning("relay.catalog_unavailable", error=str(exc))
@@ -201,3 +204,10 @@ class Relay:
                 log.info("relay.published", messages=sent)
             else:
                 connection.process_data_events(time_limit=0.2)
+
+
+def _close_quietly(connection: BlockingConnection | None) -> None:
+    """A connection that stopped answering is dropped before the next one is opened."""
+    if connection is not None and connection.is_open:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            connection.close()

@@ -1,7 +1,8 @@
 """A loopback TCP forwarder a test can cut and restore, to make a real server unreachable.
 
 Nothing is patched: the daemon under test talks to PostgreSQL through real sockets,
-and `cut()` makes those sockets fail the way a network or server outage would.
+and `cut()` makes those sockets fail the way a network or server outage would; `stall()`
+keeps them open but carries nothing, like a server that has stopped answering.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
         self.restore()
 
     def restore(self) -> None:
+        self._flowing.set()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -28,6 +31,10 @@ class TcpProxy:
         self.port = listener.getsockname()[1]
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stall(self) -> None:
+        """Keep every connection open but pass no more bytes either way."""
+        self._flowing.clear()
 
     def cut(self) -> None:
         """Refuse new connections and break the open ones."""
@@ -60,10 +67,10 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass

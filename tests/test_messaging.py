@@ -18,10 +18,12 @@ from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import job_t, outbox_t, version_t
 from axiomd.catalog.versions import JobSpec, allocate_version
 from axiomd.config import load_config
+from axiomd.errors import BrokerError
 from axiomd.relay import OutboxPublisher, publish_outbox
 from axiomd.store import Store
-from tests.conftest import Daemon, rabbitmqctl, wait_for
+from tests.conftest import AMQP_BASE, Daemon, rabbitmqctl, wait_for
 from tests.helpers import new_version
+from tests.tcpproxy import TcpProxy
 
 NOOP = [JobSpec("noop", "noop")]
 
@@ -114,6 +116,29 @@ def test_relay_marks_sent_only_what_rabbitmq_confirmed(
         unsent = conn.execute(select(outbox_t.c.routing_key).where(outbox_t.c.sent_at.is_(None)))
         assert unsent.scalars().all() == ["job.other"]
     assert depth == 250
+
+
+def test_relay_gives_up_on_a_batch_rabbitmq_never_confirms(
+        setup: Callable[..., tuple[Path, Engine]], broker_url: str) -> None:
+    """A broker that takes the messages and never answers: the rows stay unsent and the
+    relay says why, instead of waiting for ever."""
+    config_path, engine = setup()
+    add_versions(engine, config_path, 5)
+    proxy = TcpProxy(5672)
+    connection = connect(f"{AMQP_BASE.rsplit(':', 1)[0]}:{proxy.port}/"
+                         f"{broker_url.rsplit('/', 1)[1]}")
+    channel = connection.channel()
+    topology = Topology(load_config(config_path).broker.prefix)
+    topology.declare(channel, ["noop"])
+    publisher = OutboxPublisher(connection, channel, topology)
+    publisher.confirm_timeout = 1.0
+    proxy.stall()
+    with pytest.raises(BrokerError, match="did not confirm 5 messages within 1 s"):
+        publish_outbox(engine, publisher)
+    proxy.cut()
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox_t)
+                            .where(outbox_t.c.sent_at.is_(None))).scalar() == 5
 
 
 def test_killed_worker_job_is_redelivered_and_completes_once(
