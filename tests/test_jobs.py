@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import psycopg2
+import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -108,4 +109,14 @@ def test_a_claim_after_the_database_dropped_the_connection_uses_a_new_one(pg_url
     job = jobs.claim_next(engine, "me", 60)
     assert job is not None and job.version_id != version_id
     assert jobs.complete(engine, job.id, "me")
+    engine.dispose()
+
+
+def test_a_worker_started_before_the_schema_claims_once_it_exists(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    with pytest.raises(psycopg2.errors.UndefinedTable):
+        jobs.claim_next(engine, "me", 60)
+    schema.upgrade(engine)
+    allocate_version(engine, new_version(), TWO_JOBS, with_outbox=False)
+    assert jobs.claim_next(engine, "me", 60) is not None
     engine.dispose()

@@ -71,8 +71,12 @@ def _run_once(engine: Engine, statement: Prepared, values: tuple[Any, ...]) -> A
         session.autocommit = True
         with session.cursor(cursor_factory=NamedTupleCursor) as cursor:
             if not pooled.info.get("axiomd.prepared"):
-                for each in Prepared.registry.values():
-                    cursor.execute(each.prepare)
+                try:
+                    for each in Prepared.registry.values():
+                        cursor.execute(each.prepare)
+                except psycopg2.Error:
+                    pooled.invalidate()  # half prepared: the next use gets a new session
+                    raise
                 pooled.info["axiomd.prepared"] = True
             cursor.execute(statement.execute, values)
             return cursor.fetchone()
