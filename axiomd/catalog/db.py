@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg2
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -76,18 +77,24 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError):
         code = getattr(exc.orig, "pgcode", None)
         return code in _PG_RETRY_CODES or "locked" in str(exc.orig) or exc.connection_invalidated
+    if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+        return True  # straight from the driver (catalog/prepared.py): a lost race or connection
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 8) -> T:
-    """Run `work` in one transaction, again from the start if it lost a race."""
-    retrying = Retrying(
+def retrying(attempts: int = 8) -> Retrying:
+    """Again from the start after a transient failure, after a short random wait."""
+    return Retrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_attempt(attempts),
         wait=wait_random_exponential(multiplier=0.005, max=0.5),
         reraise=True,
     )
-    for attempt in retrying:
+
+
+def transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 8) -> T:
+    """Run `work` in one transaction, again from the start if it lost a race."""
+    for attempt in retrying(attempts):
         with attempt, engine.begin() as conn:
             return work(conn)
     raise AssertionError("unreachable")

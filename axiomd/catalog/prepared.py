@@ -19,9 +19,8 @@ from typing import Any, ClassVar
 import psycopg2
 from psycopg2.extras import Json, NamedTupleCursor
 from sqlalchemy.engine import Engine
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from axiomd.catalog.db import is_transient
+from axiomd.catalog.db import retrying
 
 _PARAM = re.compile(r"(?<!:):(\w+)")
 _DRIVER_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
@@ -52,13 +51,7 @@ def run(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Any:
     """
     values = tuple(Json(v) if isinstance(v, dict) else v
                    for v in (params[name] for name in statement.names))
-    retrying = Retrying(
-        retry=retry_if_exception(lambda exc: isinstance(exc, _DRIVER_ERRORS) or is_transient(exc)),
-        stop=stop_after_attempt(8),
-        wait=wait_random_exponential(multiplier=0.005, max=0.5),
-        reraise=True,
-    )
-    for attempt in retrying:
+    for attempt in retrying():
         with attempt:
             return _run_once(engine, statement, values)
     raise AssertionError("unreachable")
