@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -28,6 +27,7 @@ from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import asset_t, job_t, outbox_t, version_t
 from axiomd.watcher.drop import DUPLICATES, REJECTED, WORKDIR
 from tests.conftest import Daemon, rabbitmqctl, wait_for
+from tests.faults.conftest import read_only
 from tests.tcpproxy import TcpProxy
 from tests.test_messaging import noop_preset
 
@@ -206,12 +206,9 @@ def test_every_file_is_accounted_for_once_through_a_stream_of_faults(
         breathe()
 
         deferred = pipeline.deferrals()
-        subprocess.run(["mount", "-o", "remount,ro", str(small_store)], check=True)
-        try:
+        with read_only(small_store):
             wait_for(lambda: pipeline.deferrals() > deferred, 30,
                      "the watcher to meet the read-only store")
-        finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(small_store)], check=True)
         breathe()
     finally:
         stream.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import version_t
 from axiomd.store import Store
 from tests.conftest import Daemon, wait_for
+from tests.faults.conftest import read_only
 from tests.test_messaging import noop_preset
 
 
@@ -77,13 +77,10 @@ def test_read_only_store_defers_files_until_it_is_writable_again(
     engine, watcher, drop = setup
     sums = _drop(drop, 0, 3)
     wait_for(lambda: len(_versions(engine)) == 3, 30, "the first three versions")
-    subprocess.run(["mount", "-o", "remount,ro", str(small_store)], check=True)
-    try:
+    with read_only(small_store):
         sums |= _drop(drop, 3, 6)
         wait_for(lambda: _deferred(watcher), 30, "the watcher to notice the read-only store")
         assert len(_versions(engine)) == 3
-    finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(small_store)], check=True)
     wait_for(lambda: len(_versions(engine)) == 9, 60, "all nine versions")
     assert _versions(engine) == sums
 
@@ -130,14 +127,11 @@ def test_staged_copy_that_cannot_be_discarded_on_a_read_only_store_is_tidied_lat
     source = tmp_path / "refused.mov"
     source.write_bytes(b"frames")
     staged = store.stage(source, "vm.1.refused", link=False)
-    subprocess.run(["mount", "-o", "remount,ro", str(small_store)], check=True)
-    try:
+    with read_only(small_store):
         store.discard_staged(staged.token)
         assert staged.path.exists() and store.leftovers == {staged.token}
         store.tidy()
         assert store.leftovers == {staged.token}
-    finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(small_store)], check=True)
     store.tidy()
     assert not staged.path.exists() and not store.leftovers
     assert source.read_bytes() == b"frames"
