@@ -28,6 +28,9 @@ from axiomd.errors import CatalogUnavailable
 T = TypeVar("T")
 
 _PG_RETRY_CODES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock timeout
+# What the driver itself raises for a lost race or a lost connection; only
+# catalog/prepared.py meets them unwrapped by SQLAlchemy.
+DRIVER_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -77,8 +80,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError):
         code = getattr(exc.orig, "pgcode", None)
         return code in _PG_RETRY_CODES or "locked" in str(exc.orig) or exc.connection_invalidated
-    if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
-        return True  # straight from the driver (catalog/prepared.py): a lost race or connection
+    if isinstance(exc, DRIVER_ERRORS):
+        return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 

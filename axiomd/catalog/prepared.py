@@ -20,10 +20,9 @@ import psycopg2
 from psycopg2.extras import Json, NamedTupleCursor
 from sqlalchemy.engine import Engine
 
-from axiomd.catalog.db import retrying
+from axiomd.catalog.db import DRIVER_ERRORS, retrying
 
 _PARAM = re.compile(r"(?<!:):(\w+)")
-_DRIVER_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 class Prepared:
@@ -73,7 +72,7 @@ def _run_once(engine: Engine, statement: Prepared, values: tuple[Any, ...]) -> A
                 pooled.info["axiomd.prepared"] = True
             cursor.execute(statement.execute, values)
             return cursor.fetchone()
-    except _DRIVER_ERRORS:
+    except DRIVER_ERRORS:
         if session.closed:
             pooled.invalidate()
         raise
