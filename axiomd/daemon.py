@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog.models import heartbeat_t, utcnow
 from axiomd.config import Config, load_config
 from axiomd.errors import ConfigError
+from axiomd.identity import heartbeat_name, host
 from axiomd.log import get_logger
 
 log = get_logger("daemon")
@@ -78,7 +79,7 @@ class Pulse:
     def __init__(self, engine: Engine, role: str, every: float = 5.0) -> None:
         self.engine = engine
         self.role = role
-        self.process = f"{role}@{socket.gethostname()}.{os.getpid()}"
+        self.process = heartbeat_name(role)
         usec = os.environ.get("WATCHDOG_USEC")
         watchdog = int(usec) / 1e6 / 2 if usec and usec.isdigit() else None
         self.every = min(every, watchdog) if watchdog else every
@@ -110,7 +111,7 @@ class Pulse:
                 ).rowcount
                 if not updated:
                     conn.execute(heartbeat_t.insert().values(
-                        process=self.process, role=self.role, host=socket.gethostname(),
+                        process=self.process, role=self.role, host=host(),
                         seen_at=utcnow()))
         except Exception as exc:  # the catalog being down must not stop the daemon
             log.warning("daemon.heartbeat_failed", role=self.role, error=str(exc))

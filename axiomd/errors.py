@@ -6,12 +6,6 @@ refused, or an operator whose config or server is wrong.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from axiomd.catalog.versions import VersionInfo
-    from axiomd.store import StagedFile
-
 
 class AxiomdError(Exception):
     """Base class for all errors axiomd raises deliberately."""
@@ -52,22 +46,6 @@ class NotFound(AxiomdError):
 
 class StoreError(AxiomdError):
     """The managed store cannot take or give a file (space, permissions, missing file)."""
-
-
-class UnpublishedVersion(StoreError):
-    """A version is committed but its file could not yet be moved into place in the store.
-
-    The bytes stay staged under the version's ingest token; publishing is retried (by
-    the watcher, or by the next watcher start on this host), and jobs wait for it.
-    """
-
-    def __init__(self, version: VersionInfo, staged: StagedFile, cause: StoreError) -> None:
-        super().__init__(f"{version.asset} {version.label} is recorded but its file could not "
-                         f"be moved into the store yet ({cause}); it stays staged as "
-                         f"{staged.token} and is published once the store can take it "
-                         "(by the running watcher, or by the next `axiomd ingest` or watcher "
-                         "start on this host)")
-        self.version, self.staged = version, staged
 
 
 class CatalogUnavailable(AxiomdError):

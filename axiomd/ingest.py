@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from axiomd import identity
 from axiomd.catalog.versions import (
     JobSpec,
     NewVersion,
@@ -44,9 +43,9 @@ from axiomd.errors import (
     NotFound,
     SourceUnreadable,
     StoreError,
-    UnpublishedVersion,
     VersionConflict,
 )
+from axiomd.identity import left_by_dead_process, new_token, token_owner
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule, ParsedName
 from axiomd.sequences import (
@@ -62,30 +61,20 @@ from axiomd.store import StagedFile, Store, version_relpath
 log = get_logger("ingest")
 
 
-def new_token() -> str:
-    """A staging token that says which host and process made it, so recovery knows."""
-    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+class UnpublishedVersion(StoreError):
+    """A version is committed but its file could not yet be moved into place in the store.
 
+    The bytes stay staged under the version's ingest token; publishing is retried (by
+    the watcher, or by the next watcher start on this host), and jobs wait for it.
+    """
 
-def owner_of(process: str) -> tuple[str, int] | None:
-    """`host.pid` → (host, pid); host names may themselves contain dots."""
-    host, _, pid = process.rpartition(".")
-    return (host, int(pid)) if host and pid.isdigit() else None
-
-
-def token_owner(token: str) -> tuple[str, int] | None:
-    """`host.pid.random` → (host, pid): which process made this token."""
-    return owner_of(token.rpartition(".")[0])
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def __init__(self, version: VersionInfo, staged: StagedFile, cause: StoreError) -> None:
+        super().__init__(f"{version.asset} {version.label} is recorded but its file could not "
+                         f"be moved into the store yet ({cause}); it stays staged as "
+                         f"{staged.token} and is published once the store can take it "
+                         "(by the running watcher, or by the next `axiomd ingest` or watcher "
+                         "start on this host)")
+        self.version, self.staged = version, staged
 
 
 @dataclass(frozen=True)
@@ -132,7 +121,7 @@ class Ingestor:
         self.engine = engine
         self.store = store
         self.jobs: Sequence[JobSpec] = jobs_for(config)
-        self.host = socket.gethostname()
+        self.host = identity.host()
 
     def rule_for_path(self, path: Path, root_name: str | None) -> NamingRule:
         """The naming rule for a file: its drop root's, or the only/first rule there is."""
@@ -348,10 +337,7 @@ class Ingestor:
         """
         recovered = 0
         for token in self.store.staged_tokens():
-            owner = token_owner(token)
-            if owner is None or owner[0] != self.host or owner[1] == os.getpid():
-                continue
-            if pid_alive(owner[1]):
+            if not left_by_dead_process(token_owner(token)):
                 continue
             version = find_by_token(self.engine, token)
             staged = self.store.staged_path(token)

@@ -11,9 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-JOB_STATES = ("queued", "running", "done", "failed")
-VERSION_STATES = ("pending", "processing", "complete", "failed")
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class VersionState(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -31,13 +43,13 @@ def after_failure(attempts: int, max_attempts: int, retry_delays: Sequence[float
     return AfterFailure(retry=True, delay_seconds=delay)
 
 
-def version_status(job_states: Iterable[str]) -> str:
+def version_status(job_states: Iterable[str]) -> VersionState:
     """A version's status, read off its jobs' states."""
-    states = list(job_states)
-    if any(s == "failed" for s in states):
-        return "failed"
-    if all(s == "done" for s in states):
-        return "complete"
-    if any(s in ("running", "done") for s in states):
-        return "processing"
-    return "pending"
+    states = [JobState(s) for s in job_states]
+    if JobState.FAILED in states:
+        return VersionState.FAILED
+    if all(s is JobState.DONE for s in states):
+        return VersionState.COMPLETE
+    if any(s in (JobState.RUNNING, JobState.DONE) for s in states):
+        return VersionState.PROCESSING
+    return VersionState.PENDING

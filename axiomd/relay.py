@@ -18,13 +18,10 @@ from typing import Any
 import pika
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
-from axiomd.catalog import jobs
-from axiomd.catalog.db import transaction
-from axiomd.catalog.models import job_t, outbox_t, utcnow, version_t
+from axiomd.catalog import jobs, outbox
 from axiomd.config import Config
 from axiomd.daemon import Pulse, Shutdown, sd_notify
 from axiomd.errors import BrokerError
@@ -131,22 +128,7 @@ class OutboxPublisher:
 
 def publish_outbox(engine: Engine, publisher: OutboxPublisher, batch: int = 200) -> int:
     """Publish one batch of unsent rows; returns how many were sent."""
-
-    def work(conn: Connection) -> int:
-        rows = conn.execute(
-            select(outbox_t, job_t.c.version_id, job_t.c.preset, job_t.c.kind,
-                   version_t.c.store_path, version_t.c.checksum)
-            .join(job_t, job_t.c.id == outbox_t.c.job_id)
-            .join(version_t, version_t.c.id == job_t.c.version_id)
-            .where(outbox_t.c.sent_at.is_(None)).order_by(outbox_t.c.id)
-            .limit(batch).with_for_update(of=outbox_t, skip_locked=True)
-        ).all()
-        sent = publisher.publish(rows) if rows else []
-        if sent:
-            conn.execute(update(outbox_t).where(outbox_t.c.id.in_(sent)).values(sent_at=utcnow()))
-        return len(sent)
-
-    return transaction(engine, work, attempts=3)
+    return outbox.publish_batch(engine, publisher.publish, batch)
 
 
 class Relay:

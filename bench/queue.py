@@ -80,8 +80,8 @@ def axiomd_queue(db: str, amqp: str, workers: int) -> float:
 
     from axiomd.catalog import schema
     from axiomd.catalog.db import make_engine
-    from axiomd.catalog.jobs import enqueue
     from axiomd.catalog.models import job_t, utcnow
+    from axiomd.catalog.outbox import enqueue
     from axiomd.catalog.versions import JobSpec, NewVersion, allocate_version
     from axiomd.store import Store
 

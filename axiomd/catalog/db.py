@@ -69,10 +69,6 @@ def make_url_is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def is_postgres(engine: Engine | Connection) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: a lost race, a deadlock, a locked SQLite file, a dropped connection."""
     if isinstance(exc, IntegrityError):

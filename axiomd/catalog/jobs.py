@@ -13,19 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.elements import TextClause
 
-from axiomd.catalog import prepared
-from axiomd.catalog.db import is_postgres, transaction
+from axiomd.catalog import statements as sql
+from axiomd.catalog.backends import backend_for
+from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
-from axiomd.catalog.prepared import Prepared
-from axiomd.lifecycle import after_failure, version_status
-from axiomd.messages import ROUTING_PREFIX
+from axiomd.catalog.outbox import enqueue
+from axiomd.lifecycle import JobState, VersionState, after_failure, version_status
 from axiomd.versioning import version_label
 
 
@@ -75,90 +73,30 @@ class JobInfo:
         }
 
 
-_STAMPS = tuple(bindparam(name, type_=job_t.c.started_at.type) for name in ("now", "expires"))
-_TAKE = (
-    "UPDATE job SET status = 'running', lease_owner = :owner, lease_expires_at = :expires, "
-    "attempts = attempts + 1, started_at = :now WHERE {where} "
-    "RETURNING id, version_id, preset, kind, attempts"
-)
-_CLAIMABLE = ("(status = 'queued' AND available_at <= :now) "
-              "OR (status = 'running' AND lease_expires_at < :now)")
-_NEXT = "id = (SELECT id FROM job WHERE {claimable} ORDER BY id LIMIT 1 {lock})"
-_TAKE_NEXT = {
-    lock: text(_TAKE.format(where=_NEXT.format(claimable=_CLAIMABLE, lock=lock)))
-    .bindparams(*_STAMPS)
-    for lock in ("FOR UPDATE SKIP LOCKED", "")
-}
-# A message is the trigger in broker mode: a queued job is due even if its retry delay
-# has not quite run out by this host's clock.
-_TAKE_BY_ID = text(_TAKE.format(
-    where="id = :id AND (status = 'queued' OR (status = 'running' AND lease_expires_at < :now))"
-)).bindparams(*_STAMPS)
-_STARTED = "CASE WHEN status = 'pending' THEN 'processing' ELSE status END"
-_VERSION_STARTED = text(
-    f"UPDATE version SET status = {_STARTED} "
-    "WHERE id = :id RETURNING store_path, checksum, number, original_name, ingest_token, "
-    "(SELECT name FROM asset WHERE asset.id = version.asset_id) AS asset, "
-    "(SELECT identity FROM asset WHERE asset.id = version.asset_id) AS identity"
-).columns(identity=asset_t.c.identity.type)
-
-
-def _take_and_start(take: str) -> str:
-    """PostgreSQL: take the job and mark its version started in one statement."""
-    return (
-        f"WITH j AS ({take}), v AS (UPDATE version SET status = {_STARTED} FROM j "
-        "WHERE version.id = j.version_id RETURNING version.id, store_path, checksum, number, "
-        "original_name, ingest_token, asset_id) "
-        "SELECT j.id, j.version_id, j.preset, j.kind, j.attempts, v.store_path, v.checksum, "
-        "v.number, v.original_name, v.ingest_token, a.name AS asset, a.identity "
-        "FROM j JOIN v ON v.id = j.version_id JOIN asset a ON a.id = v.asset_id"
-    )
-
-
-_PG_TAKE_NEXT = Prepared("axiomd_take_next",
-                         _take_and_start(_TAKE_NEXT["FOR UPDATE SKIP LOCKED"].text))
-_PG_TAKE_BY_ID = Prepared("axiomd_take_by_id", _take_and_start(_TAKE_BY_ID.text))
-
-
 def claim_next(engine: Engine, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Embedded mode: take the oldest claimable job (SKIP LOCKED on PostgreSQL)."""
-    return _take(engine, _PG_TAKE_NEXT, _TAKE_NEXT[""], {}, owner, lease_seconds)
+    return _take(engine, {}, owner, lease_seconds)
 
 
 def claim(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Broker mode: take the job a message named, unless it is done, failed or leased."""
-    return _take(engine, _PG_TAKE_BY_ID, _TAKE_BY_ID, {"id": job_id}, owner, lease_seconds)
+    return _take(engine, {"id": job_id}, owner, lease_seconds)
 
 
-def _take(engine: Engine, on_postgres: Prepared, on_sqlite: TextClause, params: dict[str, Any],
-          owner: str, lease_seconds: float) -> ClaimedJob | None:
-    """On PostgreSQL one prepared statement takes the job and starts its version; SQLite
-    needs two in a transaction."""
+def _take(engine: Engine, params: dict[str, Any], owner: str,
+          lease_seconds: float) -> ClaimedJob | None:
     now = utcnow()
-    params = {**params, "owner": owner, "now": now,
-              "expires": now + timedelta(seconds=lease_seconds)}
-    if is_postgres(engine):
-        return _claimed(prepared.run(engine, on_postgres, params))
-
-    def work(conn: Connection) -> ClaimedJob | None:
-        job = conn.execute(on_sqlite, params).first()
-        if job is None:
-            return None
-        return _claimed(job, conn.execute(_VERSION_STARTED, {"id": job.version_id}).one())
-
-    return transaction(engine, work)
-
-
-def _claimed(job: Any, version: Any = None) -> ClaimedJob | None:
-    if job is None:
+    row = backend_for(engine).take_job(
+        engine, {**params, "owner": owner, "now": now,
+                 "expires": now + timedelta(seconds=lease_seconds)}, by_id="id" in params)
+    if row is None:
         return None
-    version = version or job
     return ClaimedJob(
-        id=job.id, version_id=job.version_id, preset=job.preset, kind=job.kind,
-        attempts=job.attempts, store_path=version.store_path, checksum=version.checksum,
-        asset=version.asset, version_number=version.number,
-        original_name=version.original_name, identity=version.identity or {},
-        ingest_token=version.ingest_token,
+        id=row["id"], version_id=row["version_id"], preset=row["preset"], kind=row["kind"],
+        attempts=row["attempts"], store_path=row["store_path"], checksum=row["checksum"],
+        asset=row["asset"], version_number=row["number"],
+        original_name=row["original_name"], identity=row["identity"] or {},
+        ingest_token=row["ingest_token"],
     )
 
 
@@ -167,7 +105,7 @@ def renew_lease(engine: Engine, job_id: int, owner: str, lease_seconds: float) -
     with engine.begin() as conn:
         result = conn.execute(
             update(job_t)
-            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
+            .where(job_t.c.id == job_id, job_t.c.status == JobState.RUNNING, job_t.c.lease_owner == owner)
             .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
         )
         return result.rowcount == 1
@@ -180,55 +118,8 @@ def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | 
     Returns False (and changes nothing) when the job is not ours to finish: already done by
     a redelivered copy, or its lease was lost to another worker.
     """
-    now = utcnow()
-    params = {"id": job_id, "owner": owner, "outputs": outputs, "now": now}
-    if is_postgres(engine):
-        return prepared.run(engine, _PG_COMPLETE, {**params, "media": media}) is not None
-
-    def work(conn: Connection) -> bool:
-        done = conn.execute(_DONE, params).first()
-        if done is None:
-            return False
-        conn.execute(_FINISHED, {"id": done.version_id, "now": now})
-        if media is not None:
-            known = _lock_version(conn, done.version_id)
-            conn.execute(_update_version(("media",)),
-                         {"media": {**(known or {}), **media}, "id": done.version_id})
-        return True
-
-    return transaction(engine, work)
-
-
-_DONE_SQL = (
-    "UPDATE job SET status = 'done', outputs = :outputs, finished_at = :now, lease_owner = NULL, "
-    "lease_expires_at = NULL, last_error = NULL "
-    "WHERE id = :id AND status = 'running' AND lease_owner = :owner RETURNING version_id"
-)
-_DONE = text(_DONE_SQL).bindparams(bindparam("outputs", type_=job_t.c.outputs.type),
-                                   bindparam("now", type_=job_t.c.finished_at.type))
-# The version's counter is read and written by one UPDATE, which waits for the row lock
-# and then sees the latest committed count: two last jobs finishing at once cannot both
-# miss that they were the last.
-_FINISH_SQL = (
-    "jobs_left = jobs_left - 1, "
-    "status = CASE WHEN jobs_left = 1 THEN 'complete' ELSE status END, "
-    "completed_at = CASE WHEN jobs_left = 1 THEN :now ELSE completed_at END"
-)
-_FINISHED = text(f"UPDATE version SET {_FINISH_SQL} WHERE id = :id").bindparams(
-    bindparam("now", type_=version_t.c.completed_at.type))
-# A version without media holds JSON null (not SQL NULL), which jsonb's || would turn
-# into an array; so anything but an object counts as empty.
-_MERGE_MEDIA = (
-    "CASE WHEN CAST(:media AS jsonb) IS NULL THEN media ELSE CAST(CASE WHEN "
-    "jsonb_typeof(CAST(media AS jsonb)) = 'object' THEN CAST(media AS jsonb) ELSE '{}' END "
-    "|| CAST(:media AS jsonb) AS json) END"
-)
-# PostgreSQL: finish the job and settle its version in one statement, job row locked first.
-_PG_COMPLETE = Prepared(
-    "axiomd_complete",
-    f"WITH d AS ({_DONE_SQL}) UPDATE version SET {_FINISH_SQL}, media = {_MERGE_MEDIA} "
-    "FROM d WHERE version.id = d.version_id RETURNING version.id",
-)
+    params = {"id": job_id, "owner": owner, "outputs": outputs, "now": utcnow()}
+    return backend_for(engine).complete_job(engine, params, media)
 
 
 def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: int,
@@ -241,7 +132,7 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
     def work(conn: Connection) -> bool:
         now = utcnow()
         row = conn.execute(
-            select(job_t).where(job_t.c.id == job_id, job_t.c.status == "running",
+            select(job_t).where(job_t.c.id == job_id, job_t.c.status == JobState.RUNNING,
                                 job_t.c.lease_owner == owner).with_for_update()
         ).first()
         if row is None:
@@ -251,7 +142,7 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
             _back_to_queue(conn, job_id, now, decision.delay_seconds, error, with_outbox)
             return True
         conn.execute(update(job_t).where(job_t.c.id == job_id).values(
-            status="failed", last_error=error, finished_at=now, lease_owner=None,
+            status=JobState.FAILED, last_error=error, finished_at=now, lease_owner=None,
             lease_expires_at=None))
         _settle_version(conn, row.version_id, now,
                         error=f"job {job_id} ({row.preset}) failed: {error}")
@@ -268,7 +159,7 @@ def postpone(engine: Engine, job_id: int, owner: str, reason: str, *, delay: flo
         now = utcnow()
         held = conn.execute(
             update(job_t)
-            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
+            .where(job_t.c.id == job_id, job_t.c.status == JobState.RUNNING, job_t.c.lease_owner == owner)
             .values(attempts=job_t.c.attempts - 1)
         ).rowcount == 1
         if held:
@@ -281,7 +172,7 @@ def postpone(engine: Engine, job_id: int, owner: str, reason: str, *, delay: flo
 def _back_to_queue(conn: Connection, job_id: int, now: datetime, delay: float, error: str,
                    with_outbox: bool) -> None:
     conn.execute(update(job_t).where(job_t.c.id == job_id).values(
-        status="queued", available_at=now + timedelta(seconds=delay), last_error=error,
+        status=JobState.QUEUED, available_at=now + timedelta(seconds=delay), last_error=error,
         lease_owner=None, lease_expires_at=None))
     if with_outbox:
         enqueue(conn, now, job_ids=[job_id], delay=delay)
@@ -292,18 +183,10 @@ def release(engine: Engine, job_id: int, owner: str) -> bool:
     with engine.begin() as conn:
         return conn.execute(
             update(job_t)
-            .where(job_t.c.id == job_id, job_t.c.status == "running", job_t.c.lease_owner == owner)
-            .values(status="queued", attempts=job_t.c.attempts - 1, lease_owner=None,
+            .where(job_t.c.id == job_id, job_t.c.status == JobState.RUNNING, job_t.c.lease_owner == owner)
+            .values(status=JobState.QUEUED, attempts=job_t.c.attempts - 1, lease_owner=None,
                     lease_expires_at=None, available_at=utcnow())
         ).rowcount == 1
-
-
-_LOCK_VERSION = {
-    locking: text(f"SELECT media FROM version WHERE id = :id {locking}").columns(
-        version_t.c.media)
-    for locking in ("FOR UPDATE", "")
-}
-_JOB_STATES = text("SELECT status FROM job WHERE version_id = :id")
 
 
 def _settle_version(conn: Connection, version_id: int, now: datetime,
@@ -313,52 +196,14 @@ def _settle_version(conn: Connection, version_id: int, now: datetime,
     The states are read in a statement after the lock is held, so two jobs of one version
     settling at once cannot both miss how the other ended.
     """
-    _lock_version(conn, version_id)
-    status = version_status(conn.execute(_JOB_STATES, {"id": version_id}).scalars())
-    values: dict[str, Any] = {"status": status}
-    if status in ("complete", "failed"):
+    backend_for(conn).lock_version(conn, version_id)
+    status = version_status(conn.execute(sql.JOB_STATES, {"id": version_id}).scalars())
+    values: dict[str, Any] = {"status": str(status)}
+    if status in (VersionState.COMPLETE, VersionState.FAILED):
         values["completed_at"] = now
     if error:
         values["error"] = error
-    conn.execute(_update_version(tuple(values)), {**values, "id": version_id})
-
-
-def _lock_version(conn: Connection, version_id: int) -> dict[str, Any] | None:
-    """Take the version's row lock; returns its media, for merging."""
-    lock = _LOCK_VERSION["FOR UPDATE" if is_postgres(conn) else ""]
-    return conn.execute(lock, {"id": version_id}).scalar()
-
-
-@lru_cache(maxsize=16)
-def _update_version(columns: tuple[str, ...]) -> TextClause:
-    """`UPDATE version SET <columns>`, built once per column set (it is on the hot path)."""
-    assignments = ", ".join(f"{c} = :{c}" for c in columns)
-    return text(f"UPDATE version SET {assignments} WHERE id = :id").bindparams(
-        *(bindparam(c, type_=version_t.c[c].type) for c in columns))
-
-
-_ENQUEUE = (
-    "INSERT INTO outbox (job_id, routing_key, delay_seconds, created_at) "
-    "SELECT id, :prefix || kind, :delay, :now FROM job WHERE "
-)
-_ENQUEUE_VERSION = text(_ENQUEUE + "version_id = :version_id").bindparams(
-    bindparam("now", type_=job_t.c.created_at.type))
-_ENQUEUE_JOBS = text(_ENQUEUE + "id IN :ids").bindparams(
-    bindparam("ids", expanding=True), bindparam("now", type_=job_t.c.created_at.type))
-
-
-def enqueue(conn: Connection, now: datetime, *, version_id: int | None = None,
-            job_ids: Sequence[int] = (), delay: float = 0.0) -> None:
-    """Outbox rows for a version's jobs, or for the given jobs.
-
-    The message body is built by the relay from the catalog when it publishes, so it
-    always carries the job's current facts.
-    """
-    params = {"prefix": ROUTING_PREFIX, "delay": delay, "now": now}
-    if version_id is not None:
-        conn.execute(_ENQUEUE_VERSION, {**params, "version_id": version_id})
-    elif job_ids:
-        conn.execute(_ENQUEUE_JOBS, {**params, "ids": list(job_ids)})
+    conn.execute(sql.update_version(tuple(values)), {**values, "id": version_id})
 
 
 def requeue_expired(engine: Engine, with_outbox: bool) -> int:
@@ -367,12 +212,12 @@ def requeue_expired(engine: Engine, with_outbox: bool) -> int:
     def work(conn: Connection) -> int:
         now = utcnow()
         ids = list(conn.execute(
-            select(job_t.c.id).where(job_t.c.status == "running", job_t.c.lease_expires_at < now)
+            select(job_t.c.id).where(job_t.c.status == JobState.RUNNING, job_t.c.lease_expires_at < now)
             .with_for_update(skip_locked=True)
         ).scalars())
         if ids:
             conn.execute(update(job_t).where(job_t.c.id.in_(ids)).values(
-                status="queued", lease_owner=None, lease_expires_at=None, available_at=now))
+                status=JobState.QUEUED, lease_owner=None, lease_expires_at=None, available_at=now))
             if with_outbox:
                 enqueue(conn, now, job_ids=ids)
         return len(ids)
@@ -385,7 +230,7 @@ def retry_failed(engine: Engine, job_ids: Sequence[int] | None, with_outbox: boo
 
     def work(conn: Connection) -> list[int]:
         now = utcnow()
-        query = select(job_t.c.id, job_t.c.version_id).where(job_t.c.status == "failed")
+        query = select(job_t.c.id, job_t.c.version_id).where(job_t.c.status == JobState.FAILED)
         if job_ids is not None:
             query = query.where(job_t.c.id.in_(job_ids))
         rows = conn.execute(query.with_for_update()).all()
@@ -393,7 +238,7 @@ def retry_failed(engine: Engine, job_ids: Sequence[int] | None, with_outbox: boo
         if not ids:
             return []
         conn.execute(update(job_t).where(job_t.c.id.in_(ids)).values(
-            status="queued", attempts=0, available_at=now, finished_at=None))
+            status=JobState.QUEUED, attempts=0, available_at=now, finished_at=None))
         for version_id in {r.version_id for r in rows}:
             conn.execute(update(version_t).where(version_t.c.id == version_id)
                          .values(error=None, completed_at=None))
@@ -425,6 +270,6 @@ def list_jobs(engine: Engine, status: str | None = None, limit: int = 500) -> li
 def job_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(job_t.c.status, func.count()).group_by(job_t.c.status))
-        counts = {state: 0 for state in ("queued", "running", "done", "failed")}
+        counts = {str(state): 0 for state in JobState}
         counts.update({status: n for status, n in rows})
         return counts

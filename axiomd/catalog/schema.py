@@ -8,13 +8,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from axiomd.catalog.db import is_postgres, reachable
+from axiomd.catalog.backends import backend_for
+from axiomd.catalog.db import reachable
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-_LOCK_KEY = 0x6178696F6D64  # any fixed number: serialises concurrent upgrades on PostgreSQL
 
 
 def _alembic_config() -> AlembicConfig:
@@ -28,8 +27,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     concurrently."""
     cfg = _alembic_config()
     with reachable(engine), engine.begin() as conn:
-        if is_postgres(conn):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        backend_for(conn).serialise_upgrades(conn)
         before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

@@ -12,18 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.sql.elements import TextClause
 
-from axiomd.catalog.db import is_postgres, transaction
-from axiomd.catalog.jobs import enqueue
+from axiomd.catalog import statements as sql
+from axiomd.catalog.backends import backend_for
+from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, utcnow, version_t
 from axiomd.errors import DuplicateContent, NotFound
-from axiomd.messages import ROUTING_PREFIX
+from axiomd.lifecycle import VersionState
 from axiomd.versioning import choose_number, version_label
 
 
@@ -115,59 +114,6 @@ def allocate_version(
     return transaction(engine, lambda conn: _allocate(conn, new, jobs, with_outbox))
 
 
-_BUMP = text(
-    "UPDATE asset SET latest_number = latest_number + 1 WHERE id = :id RETURNING latest_number"
-)
-# A fresh statement after the lock wait, so under READ COMMITTED it sees what the
-# transaction we waited for committed: the parent, and any version with this content.
-_NUMBER = text(
-    "UPDATE version SET number = :number, store_path = :store_path, parent_id = "
-    "(SELECT p.id FROM version p WHERE p.asset_id = :asset_id AND p.number = :parent_number) "
-    "WHERE id = :id AND NOT (:check_duplicate AND EXISTS (SELECT 1 FROM version d "
-    "WHERE d.asset_id = :asset_id AND d.checksum = :checksum AND d.number IS NOT NULL)) "
-    "RETURNING parent_id"
-)
-_TIMESTAMPS = (bindparam("now", type_=version_t.c.created_at.type),)
-_INSERT_VERSION = text(
-    "INSERT INTO version (asset_id, number, status, jobs_left, store_path, original_name, "
-    "checksum, size, submitted_by, origin_host, origin_path, ingest_token, media, created_at) "
-    "VALUES (:asset_id, :number, 'pending', :jobs_left, :store_path, :original_name, :checksum, "
-    ":size, :submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now) RETURNING id"
-).bindparams(*_TIMESTAMPS, bindparam("media", type_=version_t.c.media.type))
-# A new asset starts at 1: its first version is numbered in the same transaction.
-_CREATE_ASSET = text(
-    "INSERT INTO asset (name, naming, identity, latest_number, created_at) "
-    "VALUES (:name, :naming, :identity, 1, :now) ON CONFLICT (name) DO NOTHING RETURNING id"
-).bindparams(bindparam("identity", type_=asset_t.c.identity.type),
-             bindparam("now", type_=asset_t.c.created_at.type))
-
-
-@lru_cache(maxsize=16)
-def _insert_jobs(count: int) -> TextClause:
-    """One statement for all of a version's jobs (hand-built: it is on the hot path)."""
-    rows = ", ".join(f"(:version_id, :preset{i}, :kind{i}, 'queued', 0, :now, :now)"
-                     for i in range(count))
-    return text("INSERT INTO job (version_id, preset, kind, status, attempts, available_at, "
-                f"created_at) VALUES {rows}").bindparams(*_TIMESTAMPS)
-
-
-@lru_cache(maxsize=16)
-def _insert_all_postgres(count: int, with_outbox: bool) -> TextClause:
-    """PostgreSQL: version, jobs and outbox rows in one statement (one round trip)."""
-    version = _INSERT_VERSION.text
-    if not count:
-        return _INSERT_VERSION
-    rows = ", ".join(f"(:preset{i}, :kind{i})" for i in range(count))
-    sql = (f"WITH v AS ({version}), j AS (INSERT INTO job (version_id, preset, kind, status, "
-           "attempts, available_at, created_at) SELECT v.id, x.preset, x.kind, 'queued', 0, "
-           f":now, :now FROM v, (VALUES {rows}) AS x(preset, kind) RETURNING id, kind)")
-    if with_outbox:
-        sql += (", o AS (INSERT INTO outbox (job_id, routing_key, delay_seconds, created_at) "
-                "SELECT id, :prefix || kind, 0, :now FROM j)")
-    return text(sql + " SELECT id FROM v").bindparams(
-        *_TIMESTAMPS, bindparam("media", type_=version_t.c.media.type))
-
-
 def _allocate(
     conn: Connection, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
 ) -> VersionInfo:
@@ -183,25 +129,17 @@ def _allocate(
         "asset_id": asset_id, "original_name": new.original_name, "checksum": new.checksum,
         "size": new.size, "submitted_by": new.submitted_by, "origin_host": new.origin_host,
         "origin_path": new.origin_path, "ingest_token": new.ingest_token, "now": now,
-        "prefix": ROUTING_PREFIX, "media": dict(new.media) if new.media else None,
+        "media": dict(new.media) if new.media else None,
         "jobs_left": len(jobs),
     }
     for i, job in enumerate(jobs):
         params[f"preset{i}"], params[f"kind{i}"] = job.preset, job.kind
-    if is_postgres(conn):
-        version_id = conn.execute(_insert_all_postgres(len(jobs), with_outbox),
-                                  params).scalar_one()
-    else:
-        version_id = conn.execute(_INSERT_VERSION, params).scalar_one()
-        if jobs:
-            conn.execute(_insert_jobs(len(jobs)), {**params, "version_id": version_id})
-            if with_outbox:
-                enqueue(conn, now, version_id=version_id)
+    version_id = backend_for(conn).insert_version(conn, params, len(jobs), with_outbox)
     parent = None
     if number is None:
         number, parent = _number(conn, new, asset_id, version_id)
     return VersionInfo(
-        id=version_id, asset=new.asset, number=number, status="pending",
+        id=version_id, asset=new.asset, number=number, status=VersionState.PENDING,
         parent=parent, checksum=new.checksum,
         size=new.size, store_path=new.store_path(number), original_name=new.original_name,
         submitted_by=new.submitted_by, origin_host=new.origin_host,
@@ -212,10 +150,10 @@ def _allocate(
 def _number(conn: Connection, new: NewVersion, asset_id: int,
             version_id: int) -> tuple[int, str | None]:
     """Bump the asset's counter (taking its row lock) and number the version: (number, parent)."""
-    next_number = conn.execute(_BUMP, {"id": asset_id}).scalar_one()
+    next_number = conn.execute(sql.BUMP, {"id": asset_id}).scalar_one()
     number = choose_number(next_number, new.requested_number, new.version_policy, new.asset)
     parent_number = new.parent_number if new.parent_number is not None else number - 1
-    numbered = conn.execute(_NUMBER, {
+    numbered = conn.execute(sql.NUMBER, {
         "number": number, "store_path": new.store_path(number), "asset_id": asset_id,
         "parent_number": parent_number, "id": version_id,
         "check_duplicate": new.check_duplicate, "checksum": new.checksum,
@@ -240,7 +178,7 @@ def _asset_id(conn: Connection, new: NewVersion) -> tuple[int, bool]:
     key = (str(conn.engine.url), new.asset)
     if key in _ASSET_IDS:
         return _ASSET_IDS[key], False
-    created = conn.execute(_CREATE_ASSET, {
+    created = conn.execute(sql.CREATE_ASSET, {
         "name": new.asset, "naming": new.naming, "identity": dict(new.identity),
         "now": utcnow()}).scalar()
     if created is not None:

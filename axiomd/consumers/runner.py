@@ -6,11 +6,8 @@ Shared by the embedded worker (jobs claimed from the catalog) and the RabbitMQ w
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,10 +24,6 @@ from axiomd.store import Store
 log = get_logger("worker")
 
 SOURCE_WAIT_SECONDS = 5.0
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
 
 class LeaseKeeper(threading.Thread):

@@ -24,9 +24,10 @@ from pika.spec import Basic, BasicProperties
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs
 from axiomd.config import Config
-from axiomd.consumers.runner import JobRunner, RunOutcome, worker_id
+from axiomd.consumers.runner import JobRunner, RunOutcome
 from axiomd.daemon import Pulse, Shutdown, reload_config, sd_notify
 from axiomd.errors import BrokerError, MalformedMessage
+from axiomd.identity import worker_name
 from axiomd.log import get_logger
 from axiomd.messages import decode
 from axiomd.store import Store
@@ -41,7 +42,7 @@ class _Worker:
         self.config = config
         self.engine = engine
         self.shutdown = shutdown
-        self.owner = worker_id()
+        self.owner = worker_name()
         self.runner = JobRunner(config, engine, store, self.owner, stop=shutdown.abort_work)
 
 

@@ -46,8 +46,9 @@ from watchdog.observers.polling import PollingObserver
 from axiomd.catalog.versions import find_by_token
 from axiomd.config import Config, DropRoot
 from axiomd.daemon import Pulse, Shutdown, reload_config, sd_notify
-from axiomd.errors import CatalogUnavailable, StoreError, UnpublishedVersion
-from axiomd.ingest import Ingestor, jobs_for, owner_of, pid_alive
+from axiomd.errors import CatalogUnavailable, StoreError
+from axiomd.identity import left_by_dead_process, owner_of
+from axiomd.ingest import Ingestor, UnpublishedVersion, jobs_for
 from axiomd.log import get_logger
 from axiomd.naming import ParsedName
 from axiomd.sequences import frame_of, is_sequence, sequence_name, store_pattern
@@ -613,10 +614,7 @@ class Watcher:
             if not staging.is_dir():
                 continue
             for folder in staging.iterdir():
-                owner = owner_of(folder.name)
-                if owner is None or owner[0] != self.ingestor.host:
-                    continue
-                if owner[1] == os.getpid() or pid_alive(owner[1]):
+                if not left_by_dead_process(owner_of(folder.name)):
                     continue
                 for claim in leftover_claims(folder):
                     self._recover_claim(root, claim)

@@ -1,0 +1,46 @@
+"""What PostgreSQL and SQLite do differently, behind one small port.
+
+Everything else in `catalog/` is written once for both. A rule that must differ per
+database (one round trip on PostgreSQL where SQLite needs three statements, row locks
+that SQLite gets from its file lock) differs here, in `postgres.py` and `sqlite.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+
+class Backend:
+    """The statements of the hot paths, each as its database runs it best."""
+
+    def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
+                       with_outbox: bool) -> int:
+        """Insert a version row with `jobs` queued jobs (and their outbox rows); its id."""
+        raise NotImplementedError
+
+    def take_job(self, engine: Engine, params: Mapping[str, Any],
+                 by_id: bool) -> Mapping[str, Any] | None:
+        """Lease a job (the one named by `:id`, or the oldest claimable) and mark its
+        version started; the job's and the version's columns, or None."""
+        raise NotImplementedError
+
+    def complete_job(self, engine: Engine, params: Mapping[str, Any],
+                     media: Mapping[str, Any] | None) -> bool:
+        """Finish a job this owner holds, count its version down, merge `media`."""
+        raise NotImplementedError
+
+    def lock_version(self, conn: Connection, version_id: int) -> dict[str, Any] | None:
+        """Take the version's row lock for this transaction; returns its media."""
+        raise NotImplementedError
+
+    def serialise_upgrades(self, conn: Connection) -> None:
+        """Make concurrent `db upgrade`s wait for each other in this transaction."""
+
+
+def backend_for(bind: Engine | Connection) -> Backend:
+    from axiomd.catalog.backends import postgres, sqlite
+
+    return postgres.BACKEND if bind.dialect.name == "postgresql" else sqlite.BACKEND

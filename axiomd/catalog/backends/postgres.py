@@ -1,0 +1,98 @@
+"""PostgreSQL, production: each hot path is one statement, one round trip.
+
+Allocation writes the version, its jobs and their outbox rows in one CTE; a worker's
+claim and finish are single CTEs too, prepared once per pooled session
+(`catalog/prepared.py`) and run in autocommit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import TextClause
+
+from axiomd.catalog import prepared
+from axiomd.catalog import statements as sql
+from axiomd.catalog.backends import Backend
+from axiomd.catalog.models import version_t
+from axiomd.catalog.prepared import Prepared
+from axiomd.messages import ROUTING_PREFIX
+
+
+def _take_and_start(where: str) -> str:
+    """Take the job and mark its version started in one statement."""
+    return (
+        f"WITH j AS ({sql.TAKE.format(where=where)}), v AS (UPDATE version SET status = "
+        f"{sql.STARTED} FROM j WHERE version.id = j.version_id RETURNING version.id, "
+        "store_path, checksum, number, original_name, ingest_token, asset_id) "
+        "SELECT j.id, j.version_id, j.preset, j.kind, j.attempts, v.store_path, v.checksum, "
+        "v.number, v.original_name, v.ingest_token, a.name AS asset, a.identity "
+        "FROM j JOIN v ON v.id = j.version_id JOIN asset a ON a.id = v.asset_id"
+    )
+
+
+_TAKE_NEXT = Prepared("axiomd_take_next", _take_and_start(
+    sql.NEXT.format(claimable=sql.CLAIMABLE, lock="FOR UPDATE SKIP LOCKED")))
+_TAKE_BY_ID = Prepared("axiomd_take_by_id", _take_and_start(sql.BY_ID))
+# A version without media holds JSON null (not SQL NULL), which jsonb's || would turn
+# into an array; so anything but an object counts as empty.
+_MERGE_MEDIA = (
+    "CASE WHEN CAST(:media AS jsonb) IS NULL THEN media ELSE CAST(CASE WHEN "
+    "jsonb_typeof(CAST(media AS jsonb)) = 'object' THEN CAST(media AS jsonb) ELSE '{}' END "
+    "|| CAST(:media AS jsonb) AS json) END"
+)
+# The job row is locked first, then its version: the same order as every other writer.
+_COMPLETE = Prepared(
+    "axiomd_complete",
+    f"WITH d AS ({sql.DONE_SQL}) UPDATE version SET {sql.FINISH_SQL}, media = {_MERGE_MEDIA} "
+    "FROM d WHERE version.id = d.version_id RETURNING version.id",
+)
+_UPGRADE_LOCK = 0x6178696F6D64  # any fixed number
+_LOCK_VERSION = text("SELECT media FROM version WHERE id = :id FOR UPDATE").columns(
+    version_t.c.media)
+
+
+@lru_cache(maxsize=16)
+def _insert_all(jobs: int, with_outbox: bool) -> TextClause:
+    """Version, jobs and outbox rows in one statement."""
+    if not jobs:
+        return sql.INSERT_VERSION
+    rows = ", ".join(f"(:preset{i}, :kind{i})" for i in range(jobs))
+    statement = (
+        f"WITH v AS ({sql.INSERT_VERSION_SQL}), j AS (INSERT INTO {sql.JOB_COLUMNS} "
+        f"SELECT v.id, x.preset, x.kind, {sql.QUEUED}, 0, :now, :now "
+        f"FROM v, (VALUES {rows}) AS x(preset, kind) RETURNING id, kind)")
+    if with_outbox:
+        statement += (f", o AS (INSERT INTO {sql.OUTBOX_COLUMNS} "
+                      "SELECT id, :prefix || kind, 0, :now FROM j)")
+    return text(statement + " SELECT id FROM v").bindparams(sql.NOW, sql.MEDIA)
+
+
+class PostgresBackend(Backend):
+    def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
+                       with_outbox: bool) -> int:
+        statement = _insert_all(jobs, with_outbox)
+        return int(conn.execute(statement, {**params, "prefix": ROUTING_PREFIX}).scalar_one())
+
+    def take_job(self, engine: Engine, params: Mapping[str, Any],
+                 by_id: bool) -> Mapping[str, Any] | None:
+        row = prepared.run(engine, _TAKE_BY_ID if by_id else _TAKE_NEXT, params)
+        return None if row is None else row._asdict()
+
+    def complete_job(self, engine: Engine, params: Mapping[str, Any],
+                     media: Mapping[str, Any] | None) -> bool:
+        values = {**params, "media": None if media is None else dict(media)}
+        return prepared.run(engine, _COMPLETE, values) is not None
+
+    def lock_version(self, conn: Connection, version_id: int) -> dict[str, Any] | None:
+        return conn.execute(_LOCK_VERSION, {"id": version_id}).scalar()
+
+    def serialise_upgrades(self, conn: Connection) -> None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK})
+
+
+BACKEND = PostgresBackend()

@@ -1,0 +1,76 @@
+"""SQLite, the embedded default: `BEGIN IMMEDIATE` serialises writers, so a transaction
+of plain statements does what PostgreSQL needs row locks and CTEs for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection, Engine
+
+from axiomd.catalog import statements as sql
+from axiomd.catalog.backends import Backend
+from axiomd.catalog.db import transaction
+from axiomd.catalog.models import asset_t, job_t, version_t
+from axiomd.messages import ROUTING_PREFIX
+
+_TAKE_NEXT = text(sql.TAKE.format(where=sql.NEXT.format(claimable=sql.CLAIMABLE, lock="")))\
+    .bindparams(*sql.STAMPS)
+_TAKE_BY_ID = text(sql.TAKE.format(where=sql.BY_ID)).bindparams(*sql.STAMPS)
+_VERSION_STARTED = text(
+    f"UPDATE version SET status = {sql.STARTED} "
+    "WHERE id = :id RETURNING store_path, checksum, number, original_name, ingest_token, "
+    "(SELECT name FROM asset WHERE asset.id = version.asset_id) AS asset, "
+    "(SELECT identity FROM asset WHERE asset.id = version.asset_id) AS identity"
+).columns(identity=asset_t.c.identity.type)
+_DONE = text(sql.DONE_SQL).bindparams(bindparam("outputs", type_=job_t.c.outputs.type),
+                                      bindparam("now", type_=job_t.c.finished_at.type))
+_FINISHED = text(f"UPDATE version SET {sql.FINISH_SQL} WHERE id = :id").bindparams(
+    bindparam("now", type_=version_t.c.completed_at.type))
+_LOCK_VERSION = text("SELECT media FROM version WHERE id = :id").columns(version_t.c.media)
+
+
+class SQLiteBackend(Backend):
+    def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
+                       with_outbox: bool) -> int:
+        version_id = int(conn.execute(sql.INSERT_VERSION, params).scalar_one())
+        if jobs:
+            conn.execute(sql.insert_jobs(jobs), {**params, "version_id": version_id})
+            if with_outbox:
+                conn.execute(sql.ENQUEUE_VERSION, {"prefix": ROUTING_PREFIX, "delay": 0.0,
+                                                   "now": params["now"],
+                                                   "version_id": version_id})
+        return version_id
+
+    def take_job(self, engine: Engine, params: Mapping[str, Any],
+                 by_id: bool) -> Mapping[str, Any] | None:
+        def work(conn: Connection) -> Mapping[str, Any] | None:
+            job = conn.execute(_TAKE_BY_ID if by_id else _TAKE_NEXT, params).first()
+            if job is None:
+                return None
+            version = conn.execute(_VERSION_STARTED, {"id": job.version_id}).one()
+            return {**job._mapping, **version._mapping}
+
+        return transaction(engine, work)
+
+    def complete_job(self, engine: Engine, params: Mapping[str, Any],
+                     media: Mapping[str, Any] | None) -> bool:
+        def work(conn: Connection) -> bool:
+            done = conn.execute(_DONE, params).first()
+            if done is None:
+                return False
+            conn.execute(_FINISHED, {"id": done.version_id, "now": params["now"]})
+            if media is not None:
+                known = self.lock_version(conn, done.version_id)
+                conn.execute(sql.update_version(("media",)),
+                             {"media": {**(known or {}), **media}, "id": done.version_id})
+            return True
+
+        return transaction(engine, work)
+
+    def lock_version(self, conn: Connection, version_id: int) -> dict[str, Any] | None:
+        return conn.execute(_LOCK_VERSION, {"id": version_id}).scalar()
+
+
+BACKEND = SQLiteBackend()
