@@ -1,7 +1,8 @@
-"""The one place that wires config, catalog, store and queue together."""
+"""The one place that wires config, catalog, store, queue and daemons together."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -9,8 +10,11 @@ from sqlalchemy.engine import Engine
 
 from axiomd.catalog.db import make_engine
 from axiomd.config import Config, find_config_path, load_config
+from axiomd.daemon import Service, Shutdown, run_service
+from axiomd.errors import ConfigError
 from axiomd.ingest import Ingestor
 from axiomd.store import Store
+from axiomd.supervise import Children, axiomd_command
 
 
 @dataclass
@@ -34,3 +38,59 @@ class App:
 
 def open_app(config_path: str | None = None) -> App:
     return App(load_config(find_config_path(config_path)))
+
+
+def watcher(app: App, shutdown: Shutdown) -> Service:
+    from axiomd.watcher.daemon import Watcher
+
+    if not app.config.watch.roots:
+        raise ConfigError("no [[watch.roots]] configured: nothing to watch")
+    return Watcher(app.config, app.ingestor, shutdown)
+
+
+def relay(app: App, shutdown: Shutdown) -> Service:
+    from axiomd.relay import Relay
+
+    if app.config.broker.embedded:
+        raise ConfigError("broker.url is empty (embedded mode): there is nothing to relay")
+    return Relay(app.config, app.engine, shutdown)
+
+
+def worker(app: App, shutdown: Shutdown) -> Service:
+    from axiomd.consumers.worker import EmbeddedWorker, RabbitWorker
+
+    kind = EmbeddedWorker if app.config.broker.embedded else RabbitWorker
+    return kind(app.config, app.engine, app.store, shutdown)
+
+
+def worker_processes(app: App, shutdown: Shutdown, count: int) -> None:
+    """`count` worker processes, one job each, restarted if they die, until shutdown."""
+    children = Children([axiomd_command(app.config.path, "worker")] * count, shutdown)
+    children.start()
+    while not shutdown.stop_taking.wait(0.5):
+        children.check()
+    children.stop(app.config.worker.shutdown_grace_seconds)
+
+
+def run_everything(app: App, shutdown: Shutdown) -> None:
+    """The embedded default: one command, one machine: the watcher here, the relay (with
+    a broker) on a thread, `[worker] concurrency` worker processes."""
+    threads = [threading.Thread(target=worker_processes, name="supervisor", daemon=True,
+                                args=(app, shutdown, app.config.worker.concurrency))]
+    if not app.config.broker.embedded:
+        threads.append(threading.Thread(target=run_service, args=(relay(app, shutdown),),
+                                        kwargs={"notify_ready": False}, name="relay",
+                                        daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        if app.config.watch.roots:
+            for root in app.config.watch.roots:
+                root.path.mkdir(parents=True, exist_ok=True)
+            run_service(watcher(app, shutdown))
+        else:
+            shutdown.stop_taking.wait()
+    finally:
+        shutdown.request("watcher stopped")
+        for thread in threads:
+            thread.join(timeout=None if thread.name == "supervisor" else 10)

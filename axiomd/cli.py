@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from axiomd import app as wiring
 from axiomd import health
 from axiomd.app import App, open_app
 from axiomd.catalog import jobs, schema
@@ -21,7 +22,7 @@ from axiomd.catalog.versions import (
     list_assets,
     list_versions,
 )
-from axiomd.daemon import Shutdown
+from axiomd.daemon import Shutdown, run_service
 from axiomd.errors import (
     AxiomdError,
     CatalogUnavailable,
@@ -30,7 +31,6 @@ from axiomd.errors import (
     StoreError,
 )
 from axiomd.log import configure_logging
-from axiomd.supervise import Children, axiomd_command
 from axiomd.versioning import parse_label
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -365,81 +365,29 @@ def _daemon(app: App) -> Shutdown:
 
 
 def cmd_watch(app: App, args: argparse.Namespace) -> int:
-    from axiomd.watcher.daemon import Watcher
-
-    if not app.config.watch.roots:
-        raise ConfigError("no [[watch.roots]] configured: nothing to watch")
-    Watcher(app.config, app.ingestor, _daemon(app)).run()
+    run_service(wiring.watcher(app, _daemon(app)))
     return EXIT_OK
 
 
 def cmd_relay(app: App, args: argparse.Namespace) -> int:
-    from axiomd.relay import Relay
-
-    if app.config.broker.embedded:
-        raise ConfigError("broker.url is empty (embedded mode): there is nothing to relay")
-    Relay(app.config, app.engine, _daemon(app)).run()
+    run_service(wiring.relay(app, _daemon(app)))
     return EXIT_OK
 
 
 def cmd_worker(app: App, args: argparse.Namespace) -> int:
     shutdown = _daemon(app)
     if args.concurrency > 1:
-        children = Children([axiomd_command(app.config.path, "worker")] * args.concurrency,
-                            shutdown)
-        children.start()
-        _supervise(children, shutdown, app.config.worker.shutdown_grace_seconds)
-        return EXIT_OK
-    _worker(app, shutdown).run()
+        wiring.worker_processes(app, shutdown, args.concurrency)
+    else:
+        run_service(wiring.worker(app, shutdown))
     return EXIT_OK
-
-
-def _worker(app: App, shutdown: Shutdown) -> Any:
-    from axiomd.consumers.worker import EmbeddedWorker, RabbitWorker
-
-    kind = EmbeddedWorker if app.config.broker.embedded else RabbitWorker
-    return kind(app.config, app.engine, app.store, shutdown)
-
-
-def _supervise(children: Children, shutdown: Shutdown, grace: float) -> None:
-    while not shutdown.stop_taking.wait(0.5):
-        children.check()
-    children.stop(grace)
 
 
 def cmd_run(app: App, args: argparse.Namespace) -> int:
     """The embedded default: one command, one machine, everything."""
-    import threading
-
-    from axiomd.relay import Relay
-    from axiomd.watcher.daemon import Watcher
-
     if make_url_is_sqlite(app.config.database_url):
         schema.upgrade(app.engine)
-    shutdown = _daemon(app)
-    commands = [axiomd_command(app.config.path, "worker")] * app.config.worker.concurrency
-    children = Children(commands, shutdown)
-    children.start()
-    relay = None
-    if not app.config.broker.embedded:
-        relay = threading.Thread(target=Relay(app.config, app.engine, shutdown).run,
-                                 kwargs={"notify_ready": False}, name="relay", daemon=True)
-        relay.start()
-    supervisor = threading.Thread(target=_supervise, name="supervisor", daemon=True,
-                                  args=(children, shutdown, app.config.worker.shutdown_grace_seconds))
-    supervisor.start()
-    try:
-        if app.config.watch.roots:
-            for root in app.config.watch.roots:
-                root.path.mkdir(parents=True, exist_ok=True)
-            Watcher(app.config, app.ingestor, shutdown).run()
-        else:
-            shutdown.stop_taking.wait()
-    finally:
-        shutdown.request("watcher stopped")
-        supervisor.join()
-        if relay is not None:
-            relay.join(timeout=10)
+    wiring.run_everything(app, _daemon(app))
     return EXIT_OK
 
 

@@ -70,6 +70,7 @@ class WatchSettings:
     roots: tuple[DropRoot, ...] = ()
     ingest_threads: int = 4
     sequence_settle_seconds: float = 10.0
+    empty_file_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,8 @@ class _Reader:
             store_root=store_root,
             watch=self.watch(self.table(data, "watch", {"settle_seconds", "rescan_seconds",
                                                         "ignore", "roots", "ingest_threads",
-                                                        "sequence_settle_seconds"}), naming),
+                                                        "sequence_settle_seconds",
+                                                        "empty_file_seconds"}), naming),
             naming=naming,
             worker=self.worker(self.table(data, "worker", {
                 "concurrency", "max_attempts", "job_timeout_seconds", "lease_seconds",
@@ -338,6 +340,7 @@ class _Reader:
             roots=tuple(roots),
             ingest_threads=int(self.positive(spec, "watch", "ingest_threads", 4)),
             sequence_settle_seconds=self.positive(spec, "watch", "sequence_settle_seconds", 10.0),
+            empty_file_seconds=self.positive(spec, "watch", "empty_file_seconds", 300.0),
         )
 
     def worker(self, spec: dict[str, Any]) -> WorkerSettings:

@@ -1,19 +1,22 @@
-"""What every long-running axiomd process shares: signals, systemd notify, heartbeats.
+"""What every long-running axiomd process shares: signals, systemd notify, heartbeats,
+and the one loop that runs each daemon (`Service`, `run_service`).
 
-Signal handlers only set flags; the main loops read them. First SIGTERM/SIGINT: stop
-taking new work and give the current job `grace` seconds; when the grace runs out, or on
-a second signal, the current job is told to abort (and is handed back, never half-done).
+Signal handlers only set flags; the loop reads them. First SIGTERM/SIGINT: stop taking
+new work and give the current job `grace` seconds; when the grace runs out, or on a
+second signal, the current job is told to abort (and is handed back, never half-done).
+SIGHUP re-reads the config between two turns of the loop, the same way in every daemon.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.engine import Engine
 
@@ -135,3 +138,101 @@ def reload_config(current: Config, role: str) -> Config | None:
         return None
     log.info("daemon.reload", role=role)
     return new
+
+
+def describe(exc: BaseException) -> str:
+    """An error as one line for a log event; some library errors have an empty message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Backoff:
+    """Waits that grow after each failure, with full jitter so restarted daemons spread out."""
+
+    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
+        self.first, self.cap = first, cap
+        self.failures = 0
+
+    def next(self) -> float:
+        self.failures += 1
+        return random.uniform(self.first / 2, min(self.cap, self.first * 2 ** self.failures))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Service:
+    """One daemon's work, in the pieces `run_service` calls.
+
+    `start` connects (again, after an outage), `step` does one short turn of work,
+    `disconnect` drops what `start` made when an error in `outages` says a server went
+    away, `reload` takes a re-read config, `close` finishes for good.
+    """
+
+    role: ClassVar[str]
+    outages: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def __init__(self, config: Config, engine: Engine, shutdown: Shutdown) -> None:
+        self.config = config
+        self.engine = engine
+        self.shutdown = shutdown
+
+    def start(self) -> None:
+        """Connect and get ready to take work."""
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def disconnect(self) -> None:
+        """Drop connections after an outage; `start` makes new ones."""
+
+    def reload(self, config: Config) -> None:
+        self.config = config
+
+    def close(self) -> None:
+        """The loop has ended: finish or hand back current work, release everything."""
+
+
+def run_service(service: Service, *, notify_ready: bool = True) -> None:
+    """Run `service` until shutdown: heartbeat, READY once started, reload on SIGHUP,
+    back off (with jitter) through outages, and log one event as each begins and ends."""
+    role, shutdown = service.role, service.shutdown
+    pulse = Pulse(service.engine, role).start()
+    backoff = Backoff()
+    started = ready = False
+    down_since: float | None = None
+    try:
+        while not shutdown.stop_taking.is_set():
+            if shutdown.reload.is_set():
+                shutdown.reload.clear()
+                new = reload_config(service.config, role)
+                if new is not None:
+                    service.reload(new)
+            try:
+                if not started:
+                    service.start()
+                    started = True
+                    backoff.reset()
+                    if down_since is not None:
+                        log.info("service.recovered", role=role,
+                                 down_seconds=round(time.monotonic() - down_since, 1))
+                        down_since = None
+                    if notify_ready and not ready:
+                        sd_notify("READY=1")
+                        ready = True
+                service.step()
+            except service.outages as exc:
+                started = False
+                with contextlib.suppress(Exception):
+                    service.disconnect()
+                delay = backoff.next()
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("service.unavailable", role=role, error=describe(exc),
+                                retry_in=round(delay, 2))
+                shutdown.stop_taking.wait(delay)
+    finally:
+        try:
+            service.close()
+        finally:
+            pulse.forget()

@@ -123,6 +123,25 @@ class Ingestor:
         self.jobs: Sequence[JobSpec] = jobs_for(config)
         self.host = identity.host()
 
+    def reconfigure(self, config: Config) -> None:
+        """A re-read config: naming rules and the jobs new versions get."""
+        self.config = config
+        self.jobs = jobs_for(config)
+
+    def tidy_store(self) -> None:
+        self.store.tidy()
+
+    def finish_claimed(self, claimed: Path, token: str) -> VersionInfo | None:
+        """A claimed file a dead process left: if its version was committed, make sure the
+        version's file is in the store and return the version; None if it never was."""
+        version = find_by_token(self.engine, token)
+        if version is None:
+            return None
+        # A sequence's store side was published by recover_staged already.
+        if not is_sequence(version.store_path) and not self.store.path(version.store_path).exists():
+            self.store.publish(self.store.stage(claimed, token, link=True), version.store_path)
+        return version
+
     def rule_for_path(self, path: Path, root_name: str | None) -> NamingRule:
         """The naming rule for a file: its drop root's, or the only/first rule there is."""
         if root_name:

@@ -19,12 +19,14 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs, outbox
+from axiomd.catalog.db import redact
 from axiomd.config import Config
-from axiomd.daemon import Pulse, Shutdown, sd_notify
-from axiomd.errors import BrokerError
+from axiomd.daemon import Service, Shutdown
+from axiomd.errors import BrokerError, CatalogUnavailable
 from axiomd.log import get_logger
 from axiomd.messages import JobMessage
 
@@ -131,61 +133,47 @@ def publish_outbox(engine: Engine, publisher: OutboxPublisher, batch: int = 200)
     return outbox.publish_batch(engine, publisher.publish, batch)
 
 
-class Relay:
+class Relay(Service):
+    """Publishes the outbox, and re-publishes jobs whose worker died holding the lease."""
+
+    role = "relay"
+    outages = (BrokerError, *CONNECTION_ERRORS, DBAPIError, CatalogUnavailable)
+
     def __init__(self, config: Config, engine: Engine, shutdown: Shutdown) -> None:
-        self.config = config
-        self.engine = engine
-        self.shutdown = shutdown
+        super().__init__(config, engine, shutdown)
         self.topology = Topology(config.broker.prefix)
-        self.kinds = config.transcode.kinds
+        self.connection: BlockingConnection | None = None
+        self.publisher: OutboxPublisher | None = None
+        self.last_reap = 0.0
 
-    def run(self, notify_ready: bool = True) -> None:
-        pulse = Pulse(self.engine, "relay").start()
-        delay = 0.5
-        ready = False
-        connection: BlockingConnection | None = None
-        while not self.shutdown.stop_taking.is_set():
-            try:
-                connection = connect(self.config.broker.url)
-                channel = connection.channel()
-                self.topology.declare(channel, self.kinds)
-                publisher = OutboxPublisher(connection, channel, self.topology)
-                log.info("relay.connected", broker=self.config.broker.url)
-                delay = 0.5
-                if notify_ready and not ready:
-                    sd_notify("READY=1")
-                    ready = True
-                self._loop(connection, publisher)
-                connection.close()
-            except (BrokerError, *CONNECTION_ERRORS) as exc:
-                log.warning("relay.broker_unavailable", error=str(exc), retry_in=delay)
-                _close_quietly(connection)
-                self.shutdown.stop_taking.wait(delay)
-                delay = min(delay * 2, 30.0)
-        pulse.forget()
-        log.info("relay.stopped")
+    def start(self) -> None:
+        self.connection = connect(self.config.broker.url)
+        channel = self.connection.channel()
+        self.topology.declare(channel, self.config.transcode.kinds)
+        self.publisher = OutboxPublisher(self.connection, channel, self.topology)
+        log.info("relay.connected", broker=redact(self.config.broker.url))
 
-    def _loop(self, connection: Any, publisher: OutboxPublisher) -> None:
+    def step(self) -> None:
+        assert self.connection is not None and self.publisher is not None
         reap_every = max(1.0, self.config.worker.lease_seconds / 2)
-        last_reap = 0.0
-        while not self.shutdown.stop_taking.is_set():
-            try:
-                if time.monotonic() - last_reap > reap_every:
-                    last_reap = time.monotonic()
-                    reaped = jobs.requeue_expired(self.engine, with_outbox=True)
-                    if reaped:
-                        log.warning("relay.requeued_expired", jobs=reaped)
-                sent = publish_outbox(self.engine, publisher)
-            except (BrokerError, *CONNECTION_ERRORS):
-                raise
-            except Exception as exc:  # catalog unreachable: wait and try again
-                log.warning("relay.catalog_unavailable", error=str(exc))
-                sent = 0
-                self.shutdown.stop_taking.wait(1.0)
-            if sent:
-                log.info("relay.published", messages=sent)
-            else:
-                connection.process_data_events(time_limit=0.2)
+        if time.monotonic() - self.last_reap > reap_every:
+            self.last_reap = time.monotonic()
+            reaped = jobs.requeue_expired(self.engine, with_outbox=True)
+            if reaped:
+                log.warning("relay.requeued_expired", jobs=reaped)
+        sent = publish_outbox(self.engine, self.publisher)
+        if sent:
+            log.info("relay.published", messages=sent)
+        else:
+            self.connection.process_data_events(time_limit=0.2)
+
+    def disconnect(self) -> None:
+        _close_quietly(self.connection)
+        self.connection = self.publisher = None
+
+    def close(self) -> None:
+        self.disconnect()
+        log.info("relay.stopped")
 
 
 def _close_quietly(connection: BlockingConnection | None) -> None:

@@ -240,7 +240,7 @@ def test_long_job_keeps_its_connection_past_heartbeats(
     worker = daemons(config, "worker")
     wait_for(lambda: all_done(engine), 60, "the long job to finish")
     assert job_states(engine) == [("done", 1)]
-    assert not [e for e in worker.events() if e.get("event") == "worker.broker_unavailable"]
+    assert not [e for e in worker.events() if e.get("event") == "service.unavailable"]
 
 
 def test_job_outliving_consumer_timeout_is_acked_early_and_completes(
@@ -257,7 +257,7 @@ def test_job_outliving_consumer_timeout_is_acked_early_and_completes(
         rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 1800000).")
     assert job_states(engine) == [("done", 1)]
     assert any(e.get("event") == "worker.early_ack" for e in worker.events())
-    assert not [e for e in worker.events() if e.get("event") == "worker.broker_unavailable"]
+    assert not [e for e in worker.events() if e.get("event") == "service.unavailable"]
 
 
 def test_embedded_worker_claims_jobs_from_the_catalog(

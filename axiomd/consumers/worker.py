@@ -13,6 +13,7 @@ relay re-publishes the job once the lease has expired.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,13 +21,15 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
+from sqlalchemy.exc import DBAPIError
 
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs
+from axiomd.catalog.db import DRIVER_ERRORS, redact
 from axiomd.config import Config
 from axiomd.consumers.runner import JobRunner, RunOutcome
-from axiomd.daemon import Pulse, Shutdown, reload_config, sd_notify
-from axiomd.errors import BrokerError, MalformedMessage
+from axiomd.daemon import Service, Shutdown
+from axiomd.errors import BrokerError, CatalogUnavailable, MalformedMessage
 from axiomd.identity import worker_name
 from axiomd.log import get_logger
 from axiomd.messages import decode
@@ -35,15 +38,27 @@ from axiomd.store import Store
 log = get_logger("worker")
 
 
-class _Worker:
-    """What both kinds of worker hold: one owner id and a runner stopped by the shutdown."""
+class _Worker(Service):
+    """What both kinds of worker hold: one owner id, and a runner stopped by the shutdown.
+
+    A re-read config (SIGHUP) applies from the next job on: presets, timeouts, retries.
+    """
+
+    role = "worker"
 
     def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown) -> None:
-        self.config = config
-        self.engine = engine
-        self.shutdown = shutdown
+        super().__init__(config, engine, shutdown)
         self.owner = worker_name()
         self.runner = JobRunner(config, engine, store, self.owner, stop=shutdown.abort_work)
+        self.next_config: Config | None = None
+
+    def reload(self, config: Config) -> None:
+        self.config = config
+        self.next_config = config
+
+    def _between_jobs(self) -> None:
+        if self.next_config is not None:
+            self.runner.config, self.next_config = self.next_config, None
 
 
 class EmbeddedWorker(_Worker):
@@ -53,42 +68,26 @@ class EmbeddedWorker(_Worker):
     cheap enough that a new version waits at most a tenth of a second for a worker.
     """
 
+    outages = (DBAPIError, *DRIVER_ERRORS, CatalogUnavailable)
     poll_seconds = 0.1
 
-    def run(self) -> None:
-        pulse = Pulse(self.engine, "worker").start()
-        sd_notify("READY=1")
+    def start(self) -> None:
         log.info("worker.started", mode="embedded", worker=self.owner)
-        delay = self.poll_seconds
-        while not self.shutdown.stop_taking.is_set():
-            reload_presets(self.shutdown, self.runner)
-            try:
-                job = jobs.claim_next(self.engine, self.owner, self.config.worker.lease_seconds)
-            except Exception as exc:
-                log.warning("worker.catalog_unavailable", error=str(exc), retry_in=delay)
-                self.shutdown.stop_taking.wait(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            delay = self.poll_seconds
-            if job is None:
-                self.shutdown.stop_taking.wait(self.poll_seconds)
-                continue
-            try:
-                self.runner.run(job)
-            except Exception as exc:  # e.g. the catalog went away while recording the result
-                # The job keeps its lease until it runs out; then any worker takes it again.
-                log.error("job.crashed", job=job.id, error=f"{type(exc).__name__}: {exc}")
-        pulse.forget()
+
+    def step(self) -> None:
+        self._between_jobs()
+        job = jobs.claim_next(self.engine, self.owner, self.config.worker.lease_seconds)
+        if job is None:
+            self.shutdown.stop_taking.wait(self.poll_seconds)
+            return
+        try:
+            self.runner.run(job)
+        except Exception as exc:  # e.g. the catalog went away while recording the result
+            # The job keeps its lease until it runs out; then any worker takes it again.
+            log.error("job.crashed", job=job.id, error=f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
         log.info("worker.stopped", worker=self.owner)
-
-
-def reload_presets(shutdown: Shutdown, runner: JobRunner) -> None:
-    """SIGHUP between jobs: presets, timeouts and retry settings apply to the next job."""
-    if shutdown.reload.is_set():
-        shutdown.reload.clear()
-        new = reload_config(runner.config, "worker")
-        if new is not None:
-            runner.config = new
 
 
 @dataclass
@@ -101,6 +100,8 @@ class _Delivery:
 class RabbitWorker(_Worker):
     """Consumes job messages with manual acks and prefetch from the config."""
 
+    outages = (BrokerError, *CONNECTION_ERRORS)
+
     def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown) -> None:
         super().__init__(config, engine, store, shutdown)
         self.topology = Topology(config.broker.prefix)
@@ -110,35 +111,49 @@ class RabbitWorker(_Worker):
         self.current: _Delivery | None = None
         self.future: Future[None] | None = None
         self.consumer_tags: list[str] = []
+        self.connection: BlockingConnection | None = None
+        self.channel: BlockingChannel | None = None
 
-    def run(self) -> None:
-        pulse = Pulse(self.engine, "worker").start()
-        delay = 0.5
-        ready = False
-        log.info("worker.started", mode="rabbitmq", worker=self.owner, kinds=self.kinds)
-        while not self.shutdown.stop_taking.is_set():
-            try:
-                connection = connect(self.config.broker.url)
-                channel = connection.channel()
-                self.topology.declare(channel, self.kinds)
-                channel.basic_qos(prefetch_count=self.config.worker.prefetch, global_qos=True)
-                self._consume(connection, channel)
-                log.info("worker.connected", broker=self.config.broker.url)
-                if not ready:
-                    sd_notify("READY=1")
-                    ready = True
-                delay = 0.5
-                self._loop(connection, channel)
-                self._drain(connection, channel)
-                connection.close()
-            except (BrokerError, *CONNECTION_ERRORS) as exc:
-                log.warning("worker.broker_unavailable", error=str(exc), retry_in=delay)
-                self._wait_for_job()
-                self.shutdown.stop_taking.wait(delay)
-                delay = min(delay * 2, 30.0)
+    def start(self) -> None:
+        self.connection = connect(self.config.broker.url)
+        self.channel = self.connection.channel()
+        self.topology.declare(self.channel, self.kinds)
+        self.channel.basic_qos(prefetch_count=self.config.worker.prefetch, global_qos=True)
+        self._consume(self.connection, self.channel)
+        log.info("worker.connected", broker=redact(self.config.broker.url), worker=self.owner,
+                 kinds=self.kinds)
+
+    def step(self) -> None:
+        assert self.connection is not None and self.channel is not None
+        self.connection.process_data_events(time_limit=0.5)
+        current = self.current
+        if current is None:
+            self._between_jobs()
+        if (current and not current.acked
+                and time.monotonic() - current.started > self.early_ack_seconds):
+            self._cancel_consumers(self.channel)
+            self.channel.basic_ack(current.tag)
+            current.acked = True
+            log.info("worker.early_ack", delivery_tag=current.tag)
+        if current is None and not self.consumer_tags:
+            self._consume(self.connection, self.channel)
+
+    def disconnect(self) -> None:
+        """The broker went away: let the current job end (its message comes back to
+        someone; the catalog decides who runs it), then reconnect."""
+        self._wait_for_job()
+        if self.connection is not None and self.connection.is_open:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self.connection.close()
+        self.connection = self.channel = None
+
+    def close(self) -> None:
+        if self.connection is not None and self.channel is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self._drain(self.connection, self.channel)
+                self.connection.close()
         self._wait_for_job()
         self.executor.shutdown(wait=True)
-        pulse.forget()
         log.info("worker.stopped", worker=self.owner)
 
     def _consume(self, connection: BlockingConnection, channel: BlockingChannel) -> None:
@@ -148,21 +163,6 @@ class RabbitWorker(_Worker):
 
         self.consumer_tags = [channel.basic_consume(self.topology.work_queue(kind), on_message)
                               for kind in self.kinds]
-
-    def _loop(self, connection: BlockingConnection, channel: BlockingChannel) -> None:
-        while not self.shutdown.stop_taking.is_set():
-            connection.process_data_events(time_limit=0.5)
-            if self.current is None:
-                reload_presets(self.shutdown, self.runner)
-            current = self.current
-            if (current and not current.acked
-                    and time.monotonic() - current.started > self.early_ack_seconds):
-                self._cancel_consumers(channel)
-                channel.basic_ack(current.tag)
-                current.acked = True
-                log.info("worker.early_ack", delivery_tag=current.tag)
-            if current is None and not self.consumer_tags:
-                self._consume(connection, channel)
 
     def _drain(self, connection: BlockingConnection, channel: BlockingChannel) -> None:
         """Shutdown: take no more messages, let the current job end, settle its message."""

@@ -1,7 +1,9 @@
 """Deciding when a file has stopped changing. Pure: the clock and stat results come in.
 
 A file is settled once its size and mtime have been the same for `settle_seconds`.
-A file that keeps changing is simply watched longer; it is never given up on.
+A file that keeps changing is simply watched longer; it is never given up on. An empty
+file is a copy that has not started writing yet, so it settles only after
+`empty_seconds` (and is then set aside, never versioned).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ class _Entry:
 
 
 class SettleTracker:
-    def __init__(self, settle_seconds: float) -> None:
+    def __init__(self, settle_seconds: float, empty_seconds: float = 300.0) -> None:
         self.settle_seconds = settle_seconds
+        self.empty_seconds = empty_seconds
         self._entries: dict[Path, _Entry] = {}
 
     def __len__(self) -> int:
@@ -50,7 +53,8 @@ class SettleTracker:
         """
         ready = sorted(
             ((p, e) for p, e in self._entries.items()
-             if now - e.stable_since >= self.settle_seconds),
+             if now - e.stable_since >= (self.settle_seconds if e.snapshot.size
+                                         else self.empty_seconds)),
             key=lambda item: item[0],
         )
         for path, _ in ready:

@@ -44,6 +44,6 @@ def test_worker_survives_a_catalog_outage_and_every_job_completes(
     proxy.restore()
     wait_for(lambda: states() == ["done"] * 20, 90, "every job done after the outage")
     assert worker.proc.poll() is None
-    assert any(e.get("event") in ("worker.catalog_unavailable", "job.crashed")
+    assert any(e.get("event") in ("service.unavailable", "job.crashed")
                for e in worker.events())
     engine.dispose()

@@ -1,0 +1,251 @@
+"""One path for every settled item: claim → ingest → finish, or set aside with a note.
+
+Claiming renames the file into this process's claim folder (`claims.py`), so of several
+watchers exactly one works each file. Then the `Ingestor` stages, versions and publishes
+it; only after that is the claimed file removed, or moved to `_rejected/` or
+`_duplicates/` for the artist. If the store refuses the publish after the commit, the
+claim is *held* and publishing is retried before anything new is taken (the version's
+jobs wait for it).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError
+
+from axiomd.config import DropRoot
+from axiomd.errors import CatalogUnavailable, StoreError
+from axiomd.ingest import Ingestor, UnpublishedVersion
+from axiomd.log import get_logger
+from axiomd.naming import NamingRule
+from axiomd.sequences import frame_of
+from axiomd.watcher.batching import FileItem, Item, SequenceItem
+from axiomd.watcher.claims import Claim, ClaimArea
+from axiomd.watcher.drop import (
+    DUPLICATES,
+    REJECTED,
+    duplicate_note,
+    free_name,
+    rejection_note,
+    set_aside,
+    set_aside_note,
+)
+from axiomd.watcher.settle import Snapshot
+from axiomd.watcher.sources import snapshot_of
+
+log = get_logger("watcher")
+
+# What makes a file wait rather than fail: the catalog or the store is away for now.
+DEFERRING = (CatalogUnavailable, DBAPIError, StoreError, OSError)
+
+
+@dataclass
+class Worked:
+    """What a round of intake left: items to try again, files that changed since they
+    settled (to settle again), and the error that stopped the round, if one did."""
+
+    again: list[Item] = field(default_factory=list)
+    changed: list[tuple[Path, Snapshot]] = field(default_factory=list)
+    deferred_by: BaseException | None = None
+    processed: int = 0
+
+
+def put_back(staged: Path, original: Path) -> None:
+    """A claimed file goes back where the artist put it (under a free name if taken)."""
+    if staged.exists():
+        original.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staged, free_name(original))
+
+
+class Intake:
+    def __init__(self, ingestor: Ingestor, rule_for: Callable[[DropRoot], NamingRule],
+                 threads: int) -> None:
+        self.ingestor = ingestor
+        self.rule_for = rule_for
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest")
+        self._areas: dict[str, ClaimArea] = {}
+        self._areas_lock = threading.Lock()
+        # Committed versions the store refused to take, with their claims and origin.
+        self.held: list[tuple[UnpublishedVersion, list[Claim], Path]] = []
+        self._held_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def claims(self, root: DropRoot) -> ClaimArea:
+        with self._areas_lock:
+            if root.name not in self._areas:
+                self._areas[root.name] = ClaimArea(root.path, self.ingestor.host)
+            return self._areas[root.name]
+
+    def work(self, groups: Sequence[list[Item]], root_of: Callable[[Path], DropRoot | None],
+             stop: threading.Event) -> Worked:
+        """Work groups in parallel, each in order; on an outage the rest waits for later."""
+        result = Worked()
+        lock = threading.Lock()
+        outage = threading.Event()
+
+        def work_group(items: list[Item]) -> None:
+            for i, item in enumerate(items):
+                if outage.is_set() or stop.is_set():
+                    with lock:
+                        result.again.extend(items[i:])
+                    return
+                path = item.path if isinstance(item, FileItem) else item.pattern
+                root = root_of(path)
+                if root is None:
+                    continue
+                try:
+                    changed = self._take(root, item)
+                except DEFERRING as exc:
+                    # A held one waits in `held`; this one and the rest wait, settled.
+                    rest = items[i + 1:] if isinstance(exc, UnpublishedVersion) else items[i:]
+                    with lock:
+                        result.again.extend(rest)
+                        if result.deferred_by is None:
+                            result.deferred_by = exc
+                            outage.set()
+                            log.error("ingest.deferred", file=str(path), error=str(exc))
+                    return
+                with lock:
+                    result.changed.extend(changed)
+                    if not changed:
+                        result.processed += 1
+
+        list(self.pool.map(work_group, groups))
+        return result
+
+    def _take(self, root: DropRoot, item: Item) -> list[tuple[Path, Snapshot]]:
+        if isinstance(item, SequenceItem):
+            return self.take_sequence(root, item.pattern, item.frames)
+        return self.take_file(root, item.path, item.snapshot)
+
+    def publish_held(self) -> StoreError | None:
+        """Publish what the store refused before; the store's error while it still refuses."""
+        while self.held:
+            held, claims, origin = self.held[0]
+            try:
+                self.ingestor.finish_publishing(held, origin)
+            except StoreError as exc:
+                log.error("ingest.deferred", file=str(origin), error=str(exc))
+                return exc
+            for claim in claims:
+                claim.staged.unlink(missing_ok=True)
+            with self._held_lock:
+                self.held.pop(0)
+        return None
+
+    def _hold(self, held: UnpublishedVersion, claims: list[Claim], origin: Path) -> None:
+        with self._held_lock:
+            self.held.append((held, claims, origin))
+
+    def take_file(self, root: DropRoot, path: Path,
+                  snapshot: Snapshot) -> list[tuple[Path, Snapshot]]:
+        """Claim and ingest one settled file; returns it with a new snapshot if it changed."""
+        rel = path.relative_to(root.path)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return []
+        if Snapshot(st.st_size, st.st_mtime_ns) != snapshot:
+            return [(path, Snapshot(st.st_size, st.st_mtime_ns))]
+        log.info("ingest.settled", file=str(path), size=st.st_size)
+        if stat.S_ISLNK(st.st_mode):
+            log.warning("ingest.symlink_ignored", file=str(path), target=os.readlink(path),
+                        reason="symlinks are never followed; drop the file itself")
+            return []
+        rule = self.rule_for(root)
+        refusal = None
+        if not stat.S_ISREG(st.st_mode):
+            refusal = "is not a regular file (a pipe, socket or device); only files are ingested"
+        elif st.st_size == 0:
+            refusal = ("is empty (0 bytes), and stayed empty: a copy that never finished? "
+                       "Drop the complete file again")
+        if refusal is not None:
+            self._set_aside(root, rel, path, REJECTED,
+                            rejection_note(path.name, refusal, rule.example, rule.template))
+            log.info("ingest.rejected", file=str(path), reason=refusal)
+            return []
+        claim = self.claims(root).claim(path, rel)
+        if claim is None:
+            return []  # another watcher claimed it first
+        try:
+            outcome = self.ingestor.ingest(claim.staged, rule, link=True, token=claim.token,
+                                           origin=path, expected_size=snapshot.size,
+                                           name=path.name)
+        except UnpublishedVersion as exc:
+            self._hold(exc, [claim], path)
+            raise
+        except BaseException:
+            put_back(claim.staged, path)
+            raise
+        if outcome.status == "accepted":
+            claim.staged.unlink()
+        elif outcome.status == "changed":
+            put_back(claim.staged, path)
+            now = snapshot_of(path)
+            return [(path, now)] if now else []
+        elif outcome.status == "duplicate":
+            self._set_aside(root, rel, claim.staged, DUPLICATES,
+                            duplicate_note(path.name, outcome.reason))
+        else:
+            self._set_aside(root, rel, claim.staged, REJECTED,
+                            rejection_note(path.name, outcome.reason, rule.example, rule.template))
+        return []
+
+    def take_sequence(self, root: DropRoot, pattern: Path,
+                      frames: Mapping[Path, Snapshot]) -> list[tuple[Path, Snapshot]]:
+        """Claim every frame of a settled sequence and ingest them as one version.
+
+        If any frame changed or vanished since it settled, nothing is claimed and every
+        frame goes back to settle again.
+        """
+        current = {path: snapshot_of(path) for path in frames}
+        if any(current[p] != s for p, s in frames.items()):
+            return [(p, s) for p, s in current.items() if s is not None]
+        log.info("ingest.settled", file=str(pattern), frames=len(frames))
+        area = self.claims(root)
+        shared = uuid.uuid4().hex[:12]
+        claims = [c for p in sorted(frames)
+                  if (c := area.claim(p, p.relative_to(root.path), random=shared)) is not None]
+        if not claims:
+            return []
+        rule = self.rule_for(root)
+        try:
+            outcome = self.ingestor.ingest_sequence(
+                [(c.staged, frame_of(c.rel.name)) for c in claims], rule, link=True,
+                token=claims[0].token, origin=pattern)
+        except UnpublishedVersion as exc:
+            self._hold(exc, claims, pattern)
+            raise
+        except BaseException:
+            for claim in claims:
+                put_back(claim.staged, root.path / claim.rel)
+            raise
+        if outcome.status == "accepted":
+            for claim in claims:
+                claim.staged.unlink()
+            return []
+        folder = DUPLICATES if outcome.status == "duplicate" else REJECTED
+        for claim in claims:
+            set_aside(root.path, claim.rel, claim.staged, folder, note=None)
+        note = (duplicate_note(pattern.name, outcome.reason) if folder == DUPLICATES
+                else rejection_note(pattern.name, outcome.reason, rule.example, rule.template))
+        set_aside_note(root.path, pattern.relative_to(root.path), folder, note)
+        log.info("ingest.set_aside", file=str(pattern), moved_to=str(root.path / folder),
+                 frames=len(claims))
+        return []
+
+    @staticmethod
+    def _set_aside(root: DropRoot, rel: Path, current: Path, folder: str, note: str) -> None:
+        target = set_aside(root.path, rel, current, folder, note)
+        log.info("ingest.set_aside", file=str(root.path / rel), moved_to=str(target))
+
