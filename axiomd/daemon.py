@@ -193,12 +193,13 @@ class Service:
         """The loop has ended: finish or hand back current work, release everything."""
 
 
-def run_service(service: Service, *, notify_ready: bool = True) -> None:
+def run_service(service: Service, *, notify_ready: bool = True,
+                backoff: Backoff | None = None) -> None:
     """Run `service` until shutdown: heartbeat, READY once started, reload on SIGHUP,
     back off (with jitter) through outages, and log one event as each begins and ends."""
     role, shutdown = service.role, service.shutdown
     pulse = Pulse(service.engine, role).start()
-    backoff = Backoff()
+    backoff = backoff or Backoff()
     started = ready = False
     down_since: float | None = None
     try:
@@ -212,15 +213,15 @@ def run_service(service: Service, *, notify_ready: bool = True) -> None:
                 if not started:
                     service.start()
                     started = True
-                    backoff.reset()
-                    if down_since is not None:
-                        log.info("service.recovered", role=role,
-                                 down_seconds=round(time.monotonic() - down_since, 1))
-                        down_since = None
                     if notify_ready and not ready:
                         sd_notify("READY=1")
                         ready = True
                 service.step()
+                if down_since is not None:
+                    log.info("service.recovered", role=role,
+                             down_seconds=round(time.monotonic() - down_since, 1))
+                    down_since = None
+                    backoff.reset()
             except service.outages as exc:
                 started = False
                 with contextlib.suppress(Exception):

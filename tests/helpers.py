@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from pathlib import Path
 
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.versions import JobSpec, NewVersion, allocate_version
@@ -37,3 +38,10 @@ def allocate_many(url: str, asset: str, count: int) -> list[int]:
                for _ in range(count)]
     engine.dispose()
     return numbers
+
+
+def nothing_claimed(drop: Path) -> bool:
+    """No watcher holds a file of this drop root in its claim folder (journals aside):
+    once the inputs are gone from the drop folder too, nothing more can happen."""
+    claims = drop / ".axiomd" / "staging"
+    return not any(p.is_file() and p.name != "claims.jsonl" for p in claims.glob("*/*"))

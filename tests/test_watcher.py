@@ -17,6 +17,7 @@ from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import asset_t, version_t
 from tests.conftest import Daemon, wait_for
+from tests.helpers import nothing_claimed
 from tests.tcpproxy import TcpProxy
 
 
@@ -82,7 +83,7 @@ def test_slowly_written_file_is_ingested_once_and_complete(
             digest.update(chunk)
             time.sleep(0.1)
     wait_for(lambda: versions(engine), 30, "the version")
-    time.sleep(1.0)
+    wait_for(lambda: nothing_claimed(drop), 10, "the watcher to let go of what it claimed")
     rows = versions(engine)
     assert len(rows) == 1 and rows[0][2] == digest.hexdigest()
     assert left_in_drop(drop) == []
@@ -129,7 +130,7 @@ def test_kill_9_during_a_burst_then_restart_accounts_for_every_file_once(
     first.kill()
     daemons(config, "watch")
     wait_for(lambda: len(versions(engine)) == 400, 120, "all 400 versions after restart")
-    time.sleep(1.0)
+    wait_for(lambda: nothing_claimed(drop), 10, "the watcher to let go of what it claimed")
     rows = versions(engine)
     assert len(rows) == 400 and {r[2] for r in rows} == set(sums.values())
     assert left_in_drop(drop) == []
@@ -196,7 +197,7 @@ def test_hidden_and_temporary_files_are_left_alone(
     drop_files(drop, ignored)
     drop_files(drop, ["TST_SQ010_SH0011_comp_v001.mov"])
     wait_for(lambda: len(versions(engine)) == 1, 30, "the one real file")
-    time.sleep(1.0)
+    wait_for(lambda: nothing_claimed(drop), 10, "the watcher to let go of what it claimed")
     assert sorted(p.name for p in left_in_drop(drop)) == sorted(ignored)
     assert not (drop / "_rejected").exists()
 
@@ -224,7 +225,7 @@ def test_two_watchers_on_one_root_never_ingest_a_file_twice(
     started(daemons(config, "watch"))
     sums = drop_files(drop, [f"TST_SQ010_SH{i:04d}_comp_v001.mov" for i in range(300)])
     wait_for(lambda: len(versions(engine)) >= 300, 90, "300 versions")
-    time.sleep(1.5)
+    wait_for(lambda: nothing_claimed(drop), 10, "the watchers to let go of what they claimed")
     rows = versions(engine)
     assert len(rows) == 300 and {r[2] for r in rows} == set(sums.values())
     assert not (drop / "_duplicates").exists() and not (drop / "_rejected").exists()

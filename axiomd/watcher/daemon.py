@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from axiomd.config import Config, DropRoot
@@ -39,8 +40,10 @@ ROOT_CHECK_SECONDS = 2.0
 class Watcher(Service):
     role = "watcher"
 
-    def __init__(self, config: Config, ingestor: Ingestor, shutdown: Shutdown) -> None:
+    def __init__(self, config: Config, ingestor: Ingestor, shutdown: Shutdown,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(config, ingestor.engine, shutdown)
+        self.clock = clock
         self.ingestor = ingestor
         self.sources = DropSources(config.watch)
         self.tracker = SettleTracker(config.watch.settle_seconds, config.watch.empty_file_seconds)
@@ -62,7 +65,7 @@ class Watcher(Service):
 
     def step(self) -> None:
         self._look_at_events()
-        now = time.monotonic()
+        now = self.clock()
         if (self.sources.rescan_now.is_set()
                 or now - self.last_rescan >= self.config.watch.rescan_seconds):
             self.sources.rescan_now.clear()
@@ -115,7 +118,7 @@ class Watcher(Service):
         try:
             st = os.lstat(path)
         except OSError:
-            self.tracker.observe(path, None, time.monotonic())
+            self.tracker.observe(path, None, self.clock())
             self.batcher.forget(path)
             return
         if stat.S_ISDIR(st.st_mode):
@@ -125,7 +128,7 @@ class Watcher(Service):
 
     def rescan(self) -> None:
         """Find every file in every root, events or not (start-up, overflow, polling gaps)."""
-        now = time.monotonic()
+        now = self.clock()
         self.last_rescan = self.last_root_check = now
         self.sources.check_roots()
         for root in self.sources.present_roots():
@@ -144,7 +147,7 @@ class Watcher(Service):
             self.batcher.forget(path)
         elif path not in self.tracker:
             log.info("ingest.detected", file=str(path), size=st.st_size, by=by)
-        self.tracker.observe(path, snapshot, time.monotonic())
+        self.tracker.observe(path, snapshot, self.clock())
 
     # -- ingesting -------------------------------------------------------------------------
 
@@ -156,7 +159,7 @@ class Watcher(Service):
         if refused is not None:
             self._back_off(refused)
             return
-        now = time.monotonic()
+        now = self.clock()
         self.batcher.add(self.tracker.due(now), now)
         groups = self.batcher.take(now, self.tracker.candidates())
         if not groups:
@@ -164,7 +167,7 @@ class Watcher(Service):
         worked = self.intake.work(groups, self.sources.root_of, self.shutdown.stop_taking)
         self.processed += worked.processed
         self.batcher.retry(worked.again)
-        changed_at = time.monotonic()
+        changed_at = self.clock()
         for path, snapshot in worked.changed:
             self.tracker.observe(path, snapshot, changed_at)
         if worked.deferred_by is not None:
@@ -174,7 +177,7 @@ class Watcher(Service):
 
     def _back_off(self, cause: BaseException) -> None:
         """The catalog or store refused (`ingest.deferred` said so): wait before the next try."""
-        self.pause_until = time.monotonic() + self.backoff.next()
+        self.pause_until = self.clock() + self.backoff.next()
 
     def _asset_of(self, path: Path) -> str:
         root = self.sources.root_of(path)

@@ -1,0 +1,124 @@
+"""The watcher's settling, batching and intake, turned by hand on a made-up clock.
+
+No observers and no sleeping: files are found by scanning, the clock is a number the
+test moves, and the catalog is SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from axiomd.app import App
+from axiomd.catalog import schema
+from axiomd.catalog.versions import list_assets, list_versions
+from axiomd.config import load_config
+from axiomd.daemon import Shutdown
+from axiomd.watcher.daemon import Watcher
+
+ASSET = "TST_SQ010_SH0010_comp"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def watcher(tmp_path: Path, write_config: Callable[..., Path], clock: Clock) -> Iterator[Watcher]:
+    config = load_config(write_config(f"sqlite:///{tmp_path / 'catalog.db'}", settle=2.0,
+                                      sequence_settle=10.0, rescan=5))
+    app = App(config)
+    schema.upgrade(app.engine)
+    watcher = Watcher(config, app.ingestor, Shutdown(1), clock=clock)
+    yield watcher
+    watcher.intake.close()
+    app.close()
+
+
+def turn(watcher: Watcher, clock: Clock, at: float) -> None:
+    """Move the clock to `at` seconds after the start, scan, and ingest what is due."""
+    clock.now = 1000.0 + at
+    root = watcher.config.watch.roots[0]
+    watcher._scan(root, root.path)
+    watcher.ingest_due()
+
+
+def drop(watcher: Watcher) -> Path:
+    return watcher.config.watch.roots[0].path
+
+
+def test_a_file_becomes_a_version_once_it_has_been_quiet_for_settle_seconds(
+        watcher: Watcher, clock: Clock) -> None:
+    (drop(watcher) / f"{ASSET}_v001.mov").write_bytes(b"frames")
+    turn(watcher, clock, 0.0)
+    turn(watcher, clock, 1.9)
+    assert list_assets(watcher.engine) == []
+    turn(watcher, clock, 2.0)
+    assert [v.label for v in list_versions(watcher.engine, ASSET)] == ["v001"]
+    assert not (drop(watcher) / f"{ASSET}_v001.mov").exists()
+
+
+def test_an_empty_file_never_takes_a_version_and_is_set_aside_once_it_stays_empty(
+        watcher: Watcher, clock: Clock) -> None:
+    """A 0-byte file is a copy that has not started: the real file later still gets v001."""
+    empty = drop(watcher) / f"{ASSET}_v001.mov"
+    empty.write_bytes(b"")
+    for at in (0.0, 2.0, 60.0, 299.0):
+        turn(watcher, clock, at)
+    assert list_assets(watcher.engine) == [] and empty.exists()
+    turn(watcher, clock, 300.0)
+    assert not empty.exists()
+    note = drop(watcher) / "_rejected" / f"{ASSET}_v001.mov.rejected.txt"
+    assert "empty (0 bytes)" in note.read_text()
+    assert list_assets(watcher.engine) == []
+
+
+def test_an_empty_file_that_fills_up_is_ingested_with_its_content(
+        watcher: Watcher, clock: Clock) -> None:
+    path = drop(watcher) / f"{ASSET}_v001.mov"
+    path.write_bytes(b"")
+    turn(watcher, clock, 0.0)
+    path.write_bytes(b"the real content")
+    turn(watcher, clock, 10.0)
+    turn(watcher, clock, 12.0)
+    [version] = list_versions(watcher.engine, ASSET)
+    assert version.size == len(b"the real content")
+
+
+def test_rescans_do_not_restart_a_sequences_quiet_period_or_announce_its_frames_again(
+        watcher: Watcher, clock: Clock) -> None:
+    """With rescans every 5 s and a 10 s sequence quiet period, the sequence still goes in."""
+    folder = drop(watcher)
+    for n in range(1001, 1004):
+        (folder / f"{ASSET}_v001.{n}.png").write_bytes(f"frame {n}".encode())
+    turn(watcher, clock, 0.0)
+    with capture_logs() as logs:
+        for at in (2.0, 5.0, 10.0):
+            turn(watcher, clock, at)
+        assert list_assets(watcher.engine) == []
+        turn(watcher, clock, 12.0)
+    assert not [e for e in logs if e["event"] == "ingest.detected"]
+    [version] = list_versions(watcher.engine, ASSET)
+    assert version.media is not None and version.media["sequence"]["count"] == 3
+
+
+def test_versions_of_one_asset_go_in_in_name_order(watcher: Watcher, clock: Clock) -> None:
+    for n in (3, 1, 2):
+        (drop(watcher) / f"{ASSET}_v00{n}.mov").write_bytes(f"take {n}".encode())
+    turn(watcher, clock, 0.0)
+    turn(watcher, clock, 2.0)
+    versions = list_versions(watcher.engine, ASSET)
+    assert [(v.label, v.original_name) for v in versions] == [
+        (f"v00{n}", f"{ASSET}_v00{n}.mov") for n in (1, 2, 3)]
