@@ -71,6 +71,7 @@ class WatchSettings:
     ingest_threads: int = 4
     sequence_settle_seconds: float = 10.0
     empty_file_seconds: float = 300.0
+    gap_wait_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,8 @@ class _Reader:
             watch=self.watch(self.table(data, "watch", {"settle_seconds", "rescan_seconds",
                                                         "ignore", "roots", "ingest_threads",
                                                         "sequence_settle_seconds",
-                                                        "empty_file_seconds"}), naming),
+                                                        "empty_file_seconds",
+                                                        "gap_wait_seconds"}), naming),
             naming=naming,
             worker=self.worker(self.table(data, "worker", {
                 "concurrency", "max_attempts", "job_timeout_seconds", "lease_seconds",
@@ -341,6 +343,7 @@ class _Reader:
             ingest_threads=int(self.positive(spec, "watch", "ingest_threads", 4)),
             sequence_settle_seconds=self.positive(spec, "watch", "sequence_settle_seconds", 10.0),
             empty_file_seconds=self.positive(spec, "watch", "empty_file_seconds", 300.0),
+            gap_wait_seconds=self.positive(spec, "watch", "gap_wait_seconds", 60.0),
         )
 
     def worker(self, spec: dict[str, Any]) -> WorkerSettings:

@@ -26,6 +26,19 @@ class NameRejected(AxiomdError):
 class VersionConflict(AxiomdError):
     """The version number in a file name is not the asset's next version."""
 
+    def __init__(self, message: str, next_number: int | None = None) -> None:
+        super().__init__(message)
+        self.next_number = next_number
+
+
+class VersionGap(VersionConflict):
+    """A file asks for a number past the asset's next one: a lower one may be on its way."""
+
+    def __init__(self, asset: str, requested: int, next_number: int) -> None:
+        super().__init__(f"v{requested:03d} of {asset} is early: the next version is "
+                         f"v{next_number:03d}; waiting for it to arrive", next_number)
+        self.asset, self.requested = asset, requested
+
 
 class DuplicateContent(AxiomdError):
     """The file's content is already stored as a version of the same asset."""

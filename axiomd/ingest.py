@@ -44,6 +44,7 @@ from axiomd.errors import (
     SourceUnreadable,
     StoreError,
     VersionConflict,
+    VersionGap,
 )
 from axiomd.identity import left_by_dead_process, new_token, token_owner
 from axiomd.log import get_logger
@@ -87,11 +88,13 @@ class Outcome:
     version: VersionInfo | None = None
     duplicate_of: str | None = None
     field: str | None = None
+    suggestion: str | None = None  # a name that would be taken now, for the artist
 
 
-def _refused(origin: Path, reason: str, field: str | None) -> Outcome:
+def _refused(origin: Path, reason: str, field: str | None,
+             suggestion: str | None = None) -> Outcome:
     log.info("ingest.rejected", file=str(origin), reason=reason, field=field)
-    return Outcome("rejected", str(origin), reason, field=field)
+    return Outcome("rejected", str(origin), reason, field=field, suggestion=suggestion)
 
 
 def jobs_for(config: Config) -> list[JobSpec]:
@@ -168,6 +171,7 @@ class Ingestor:
         origin: Path | None = None,
         expected_size: int | None = None,
         name: str | None = None,
+        allow_gap: bool = False,
     ) -> Outcome:
         """Version `source`; the caller removes the source afterwards if it wants to.
 
@@ -175,7 +179,8 @@ class Ingestor:
         source); otherwise the bytes are copied and the source stays as it was.
         `expected_size` is what the watcher saw settle: if the staged bytes differ, someone
         is still writing and the outcome is `changed`, with nothing allocated. `name` is the
-        file's name as the artist gave it, when `source` is a claimed copy.
+        file's name as the artist gave it, when `source` is a claimed copy. A number past
+        the asset's next one is `early` (nothing allocated) unless `allow_gap`.
         """
         started = time.monotonic()
         origin = origin or source
@@ -194,7 +199,7 @@ class Ingestor:
             log.info("ingest.still_changing", file=str(origin), size=staged.size)
             return Outcome("changed", str(origin), "file changed while it was read")
         return self._version(staged, parsed, rule, name, origin, file_owner(source), started,
-                             lambda fields, n: rule.render(fields, n))
+                             lambda fields, n: rule.render(fields, n), allow_gap=allow_gap)
 
     def ingest_sequence(
         self,
@@ -204,6 +209,7 @@ class Ingestor:
         link: bool,
         token: str,
         origin: Path,
+        allow_gap: bool = False,
     ) -> Outcome:
         """Version an image sequence (`name.1001.exr` …) as one version.
 
@@ -233,12 +239,12 @@ class Ingestor:
 
         return self._version(staged, parsed, rule, str(origin.name), origin,
                              file_owner(numbered[0][0]), started, pattern,
-                             media={"sequence": span.to_json()})
+                             media={"sequence": span.to_json()}, allow_gap=allow_gap)
 
     def _version(self, staged: StagedFile, parsed: ParsedName, rule: NamingRule, name: str,
                  origin: Path, owner: str, started: float,
                  file_name: Callable[[Mapping[str, str], int], str],
-                 media: Mapping[str, Any] | None = None) -> Outcome:
+                 media: Mapping[str, Any] | None = None, allow_gap: bool = False) -> Outcome:
         """Allocate the version for what is staged, publish it, and say what happened."""
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
@@ -256,6 +262,7 @@ class Ingestor:
             origin_path=str(origin),
             ingest_token=staged.token,
             media=media,
+            allow_gap=allow_gap,
         )
         try:
             version = self._commit(staged, request)
@@ -263,7 +270,15 @@ class Ingestor:
             log.info("ingest.duplicate", file=str(origin), asset=exc.asset,
                      duplicate_of=exc.version_label, checksum=staged.checksum)
             return Outcome("duplicate", str(origin), str(exc), duplicate_of=exc.version_label)
-        except (VersionConflict, NotFound) as exc:
+        except VersionGap as exc:
+            log.info("ingest.early", file=str(origin), asset=exc.asset,
+                     requested=exc.requested, next=exc.next_number)
+            return Outcome("early", str(origin), str(exc))
+        except VersionConflict as exc:
+            suggestion = (rule.render(parsed.fields, exc.next_number)
+                          if exc.next_number is not None else None)
+            return _refused(origin, str(exc), "version", suggestion)
+        except NotFound as exc:
             return _refused(origin, str(exc), "version")
         return self._accepted(version, origin, started)
 

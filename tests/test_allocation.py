@@ -12,7 +12,7 @@ from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import job_t, outbox_t, version_t
 from axiomd.catalog.versions import allocate_version, lineage, list_versions
-from axiomd.errors import DuplicateContent, NotFound, VersionConflict
+from axiomd.errors import DuplicateContent, NotFound, VersionConflict, VersionGap
 from tests.helpers import PROBE, allocate_many, new_version
 
 ASSET = "TST_SQ010_SH0010_comp"
@@ -74,12 +74,39 @@ def test_requested_number_that_is_next_is_accepted(engine: Engine) -> None:
     assert v.number == 2
 
 
-@pytest.mark.parametrize("requested", [1, 5])
-def test_requested_number_not_next_is_rejected_by_default(engine: Engine, requested: int) -> None:
-    """Policy `reject`: an existing or gap-making number is refused, saying the next one."""
+def test_a_taken_number_is_rejected_by_default(engine: Engine) -> None:
+    """Policy `reject`: an existing number is refused, saying the next one."""
     allocate_version(engine, new_version(), PROBE, with_outbox=False)
-    with pytest.raises(VersionConflict, match=r"next version of .* is v002"):
-        allocate_version(engine, new_version(requested_number=requested), PROBE, with_outbox=False)
+    with pytest.raises(VersionConflict, match=r"next version of .* is v002") as refused:
+        allocate_version(engine, new_version(requested_number=1), PROBE, with_outbox=False)
+    assert refused.value.next_number == 2
+
+
+@pytest.mark.parametrize("policy", ["reject", "renumber"])
+def test_a_number_past_the_next_is_early_under_either_policy(engine: Engine, policy: str) -> None:
+    """A lower number may still be on its way: nothing is allocated, nothing swapped."""
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    with pytest.raises(VersionGap):
+        allocate_version(engine, new_version(requested_number=3, version_policy=policy), PROBE,
+                         with_outbox=False)
+    assert allocate_version(engine, new_version(requested_number=2), PROBE,
+                            with_outbox=False).number == 2
+
+
+def test_a_gap_is_refused_once_the_caller_has_waited_for_it(engine: Engine) -> None:
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    with pytest.raises(VersionConflict, match=r"v005 would leave a gap"):
+        allocate_version(engine, new_version(requested_number=5, allow_gap=True), PROBE,
+                         with_outbox=False)
+
+
+def test_the_same_content_under_a_taken_number_is_a_duplicate_not_a_numbering_error(
+        engine: Engine) -> None:
+    allocate_version(engine, new_version(content="take one"), PROBE, with_outbox=False)
+    allocate_version(engine, new_version(), PROBE, with_outbox=False)
+    with pytest.raises(DuplicateContent, match=r"same content as .* v001"):
+        allocate_version(engine, new_version(content="take one", requested_number=1), PROBE,
+                         with_outbox=False)
 
 
 def test_requested_number_not_next_is_renumbered_under_renumber_policy(engine: Engine) -> None:

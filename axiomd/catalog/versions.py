@@ -21,7 +21,7 @@ from axiomd.catalog import statements as sql
 from axiomd.catalog.backends import backend_for
 from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, utcnow, version_t
-from axiomd.errors import DuplicateContent, NotFound
+from axiomd.errors import DuplicateContent, NotFound, VersionConflict
 from axiomd.lifecycle import VersionState
 from axiomd.versioning import choose_number, version_label
 
@@ -52,6 +52,7 @@ class NewVersion:
     ingest_token: str | None = None
     check_duplicate: bool = True
     media: Mapping[str, Any] | None = None
+    allow_gap: bool = False  # the caller waited for lower numbers long enough
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def _allocate(
     if fresh:
         if new.parent_number is not None:
             raise NotFound(f"{new.asset} has no {version_label(new.parent_number)}")
-        number = choose_number(1, new.requested_number, new.version_policy, new.asset)
+        number = choose_number(1, new.requested_number, new.version_policy, new.asset,
+                               new.allow_gap)
     params: dict[str, object] = {
         "number": number, "store_path": new.store_path(number) if number else "",
         "asset_id": asset_id, "original_name": new.original_name, "checksum": new.checksum,
@@ -151,7 +153,15 @@ def _number(conn: Connection, new: NewVersion, asset_id: int,
             version_id: int) -> tuple[int, str | None]:
     """Bump the asset's counter (taking its row lock) and number the version: (number, parent)."""
     next_number = conn.execute(sql.BUMP, {"id": asset_id}).scalar_one()
-    number = choose_number(next_number, new.requested_number, new.version_policy, new.asset)
+    try:
+        number = choose_number(next_number, new.requested_number, new.version_policy,
+                               new.asset, new.allow_gap)
+    except VersionConflict:
+        # The same content under a taken (or early) number is a resubmission, not a
+        # numbering mistake: say which version it already is.
+        if new.check_duplicate:
+            _raise_duplicate(conn, new, asset_id)
+        raise
     parent_number = new.parent_number if new.parent_number is not None else number - 1
     numbered = conn.execute(sql.NUMBER, {
         "number": number, "store_path": new.store_path(number), "asset_id": asset_id,
@@ -189,11 +199,14 @@ def _asset_id(conn: Connection, new: NewVersion) -> tuple[int, bool]:
 
 
 def _raise_duplicate(conn: Connection, new: NewVersion, asset_id: int) -> None:
+    """Raise DuplicateContent if a version of the asset has this content."""
     same = conn.execute(
         select(func.min(version_t.c.number)).where(
             version_t.c.asset_id == asset_id, version_t.c.checksum == new.checksum,
             version_t.c.number.is_not(None))
     ).scalar_one()
+    if same is None:
+        return
     label = version_label(same)
     raise DuplicateContent(
         f"same content as {new.asset} {label} (sha256 {new.checksum[:12]}…); "

@@ -49,7 +49,8 @@ class Watcher(Service):
         self.tracker = SettleTracker(config.watch.settle_seconds, config.watch.empty_file_seconds)
         self.batcher = Batcher(config.watch.sequence_settle_seconds, self._asset_of)
         self.intake = Intake(ingestor, lambda root: self.config.rule_for(root),
-                             config.watch.ingest_threads)
+                             config.watch.ingest_threads,
+                             gap_wait=lambda: self.config.watch.gap_wait_seconds, clock=clock)
         self.backoff = Backoff(first=0.5, cap=10.0)
         self.pause_until = 0.0
         self.processed = 0

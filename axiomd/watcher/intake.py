@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,9 +68,14 @@ def put_back(staged: Path, original: Path) -> None:
 
 class Intake:
     def __init__(self, ingestor: Ingestor, rule_for: Callable[[DropRoot], NamingRule],
-                 threads: int) -> None:
+                 threads: int, gap_wait: Callable[[], float],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ingestor = ingestor
         self.rule_for = rule_for
+        self.gap_wait, self.clock = gap_wait, clock
+        # Files (or sequences) whose number came early, and since when: a lower number may
+        # still be on its way, through this watcher or another one.
+        self._early_since: dict[Path, float] = {}
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest")
         self._areas: dict[str, ClaimArea] = {}
         self._areas_lock = threading.Lock()
@@ -180,26 +186,39 @@ class Intake:
         try:
             outcome = self.ingestor.ingest(claim.staged, rule, link=True, token=claim.token,
                                            origin=path, expected_size=snapshot.size,
-                                           name=path.name)
+                                           name=path.name, allow_gap=self._waited(path))
         except UnpublishedVersion as exc:
             self._hold(exc, [claim], path)
             raise
         except BaseException:
             put_back(claim.staged, path)
             raise
-        if outcome.status == "accepted":
-            claim.staged.unlink()
-        elif outcome.status == "changed":
+        self._note_early(path, outcome.status == "early")
+        if outcome.status in ("changed", "early"):
             put_back(claim.staged, path)
             now = snapshot_of(path)
             return [(path, now)] if now else []
+        if outcome.status == "accepted":
+            claim.staged.unlink()
         elif outcome.status == "duplicate":
             self._set_aside(root, rel, claim.staged, DUPLICATES,
                             duplicate_note(path.name, outcome.reason))
         else:
             self._set_aside(root, rel, claim.staged, REJECTED,
-                            rejection_note(path.name, outcome.reason, rule.example, rule.template))
+                            rejection_note(path.name, outcome.reason,
+                                           outcome.suggestion or rule.example, rule.template))
         return []
+
+    def _waited(self, path: Path) -> bool:
+        """Has `path`, early before, waited long enough for the lower numbers to come?"""
+        since = self._early_since.get(path)
+        return since is not None and self.clock() - since >= self.gap_wait()
+
+    def _note_early(self, path: Path, early: bool) -> None:
+        if early:
+            self._early_since.setdefault(path, self.clock())
+        else:
+            self._early_since.pop(path, None)
 
     def take_sequence(self, root: DropRoot, pattern: Path,
                       frames: Mapping[Path, Snapshot]) -> list[tuple[Path, Snapshot]]:
@@ -222,7 +241,7 @@ class Intake:
         try:
             outcome = self.ingestor.ingest_sequence(
                 [(c.staged, frame_of(c.rel.name)) for c in claims], rule, link=True,
-                token=claims[0].token, origin=pattern)
+                token=claims[0].token, origin=pattern, allow_gap=self._waited(pattern))
         except UnpublishedVersion as exc:
             self._hold(exc, claims, pattern)
             raise
@@ -230,15 +249,21 @@ class Intake:
             for claim in claims:
                 put_back(claim.staged, root.path / claim.rel)
             raise
+        self._note_early(pattern, outcome.status == "early")
         if outcome.status == "accepted":
             for claim in claims:
                 claim.staged.unlink()
             return []
+        if outcome.status == "early":
+            for claim in claims:
+                put_back(claim.staged, root.path / claim.rel)
+            return [(p, s) for p in frames if (s := snapshot_of(p)) is not None]
         folder = DUPLICATES if outcome.status == "duplicate" else REJECTED
         for claim in claims:
             set_aside(root.path, claim.rel, claim.staged, folder, note=None)
         note = (duplicate_note(pattern.name, outcome.reason) if folder == DUPLICATES
-                else rejection_note(pattern.name, outcome.reason, rule.example, rule.template))
+                else rejection_note(pattern.name, outcome.reason,
+                                    outcome.suggestion or rule.example, rule.template))
         set_aside_note(root.path, pattern.relative_to(root.path), folder, note)
         log.info("ingest.set_aside", file=str(pattern), moved_to=str(root.path / folder),
                  frames=len(claims))

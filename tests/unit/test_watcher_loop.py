@@ -122,3 +122,33 @@ def test_versions_of_one_asset_go_in_in_name_order(watcher: Watcher, clock: Cloc
     versions = list_versions(watcher.engine, ASSET)
     assert [(v.label, v.original_name) for v in versions] == [
         (f"v00{n}", f"{ASSET}_v00{n}.mov") for n in (1, 2, 3)]
+
+
+def test_a_version_that_comes_early_waits_for_the_lower_one_and_keeps_its_number(
+        watcher: Watcher, clock: Clock) -> None:
+    """A small v002 that settles before a big v001 finished copying is not refused."""
+    folder = drop(watcher)
+    (folder / f"{ASSET}_v002.mov").write_bytes(b"second")
+    turn(watcher, clock, 0.0)
+    turn(watcher, clock, 2.0)
+    assert list_assets(watcher.engine) == [] and (folder / f"{ASSET}_v002.mov").exists()
+    (folder / f"{ASSET}_v001.mov").write_bytes(b"first")
+    turn(watcher, clock, 5.0)
+    turn(watcher, clock, 7.0)
+    turn(watcher, clock, 9.0)
+    versions = list_versions(watcher.engine, ASSET)
+    assert [(v.label, v.original_name) for v in versions] == [
+        ("v001", f"{ASSET}_v001.mov"), ("v002", f"{ASSET}_v002.mov")]
+
+
+def test_a_gap_nobody_fills_is_refused_after_the_wait_naming_the_real_next_name(
+        watcher: Watcher, clock: Clock) -> None:
+    folder = drop(watcher)
+    (folder / f"{ASSET}_v003.mov").write_bytes(b"third")
+    for at in (0.0, 2.0, 30.0, 59.0):
+        turn(watcher, clock, at)
+    assert (folder / f"{ASSET}_v003.mov").exists()
+    for at in (62.0, 64.0):
+        turn(watcher, clock, at)
+    note = (folder / "_rejected" / f"{ASSET}_v003.mov.rejected.txt").read_text()
+    assert "would leave a gap" in note and f"A name that would work: {ASSET}_v001.mov" in note
