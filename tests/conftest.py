@@ -187,11 +187,16 @@ def broker_url() -> Iterator[str]:
 class Daemon:
     """A real axiomd process, its output in a log file the test can read."""
 
-    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None,
+                 host: str | None = None) -> None:
         self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        command = [sys.executable, "-m", "axiomd", "--config", str(config), *args]
+        if host is not None:  # a separate host: its own UTS namespace and hostname
+            command = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh",
+                       *command]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "axiomd", "--config", str(config), *args],
+            command,
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
         )
@@ -228,8 +233,9 @@ def daemons() -> Iterator[Callable[..., Daemon]]:
     """Start axiomd daemons; every one still running is stopped after the test."""
     started: list[Daemon] = []
 
-    def start(config: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
-        daemon = Daemon(config, *args, env=env)
+    def start(config: Path, *args: str, env: dict[str, str] | None = None,
+              host: str | None = None) -> Daemon:
+        daemon = Daemon(config, *args, env=env, host=host)
         started.append(daemon)
         return daemon
 

@@ -45,3 +45,33 @@ def nothing_claimed(drop: Path) -> bool:
     once the inputs are gone from the drop folder too, nothing more can happen."""
     claims = drop / ".axiomd" / "staging"
     return not any(p.is_file() and p.name != "claims.jsonl" for p in claims.glob("*/*"))
+
+
+def started(daemon: Daemon) -> Daemon:
+    wait_for(lambda: any(e.get("event") == "watch.started" for e in daemon.events()), 30,
+             "the watcher to start")
+    return daemon
+
+
+def versions(engine: Engine) -> list[tuple[str, int, str, str]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(asset_t.c.name, version_t.c.number, version_t.c.checksum,
+                   version_t.c.store_path)
+            .join(asset_t, asset_t.c.id == version_t.c.asset_id)
+            .order_by(asset_t.c.name, version_t.c.number))]
+
+
+def drop_files(folder: Path, names: list[str]) -> dict[str, str]:
+    """Write files with unique content; returns name → sha256."""
+    sums = {}
+    for name in names:
+        data = os.urandom(256) + name.encode()
+        (folder / name).write_bytes(data)
+        sums[name] = hashlib.sha256(data).hexdigest()
+    return sums
+
+
+def left_in_drop(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()
+            and not p.relative_to(folder).parts[0].startswith(("_", ".axiomd"))]

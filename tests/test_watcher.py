@@ -35,36 +35,6 @@ def env(tmp_path: Path, write_config: Callable[..., Path], pg_url: str
     return make
 
 
-def started(daemon: Daemon) -> Daemon:
-    wait_for(lambda: any(e.get("event") == "watch.started" for e in daemon.events()), 30,
-             "the watcher to start")
-    return daemon
-
-
-def versions(engine: Engine) -> list[tuple[str, int, str, str]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            select(asset_t.c.name, version_t.c.number, version_t.c.checksum,
-                   version_t.c.store_path)
-            .join(asset_t, asset_t.c.id == version_t.c.asset_id)
-            .order_by(asset_t.c.name, version_t.c.number))]
-
-
-def drop_files(folder: Path, names: list[str]) -> dict[str, str]:
-    """Write files with unique content; returns name → sha256."""
-    sums = {}
-    for name in names:
-        data = os.urandom(256) + name.encode()
-        (folder / name).write_bytes(data)
-        sums[name] = hashlib.sha256(data).hexdigest()
-    return sums
-
-
-def left_in_drop(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()
-            and not p.relative_to(folder).parts[0].startswith(("_", ".axiomd"))]
-
-
 def set_aside(folder: Path, sub: str) -> list[str]:
     return sorted(p.name for p in (folder / sub).glob("*") if not p.name.endswith(".txt"))
 
