@@ -291,7 +291,7 @@ class _Reader:
 
     def rule(self, check: Checker, name: str, spec: NamingSpec) -> NamingRule | None:
         key = f"naming.{name}"
-        broken = False
+        broken = check.found_under(key)
         for field_name, pattern in spec.fields.items():
             if isinstance(pattern, str):
                 try:

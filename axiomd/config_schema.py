@@ -110,6 +110,12 @@ class Checker:
     def add(self, key: str, problem: str) -> None:
         self.problems.append(f"{self.source}: {key}: {problem}")
 
+    def found_under(self, key: str) -> bool:
+        """Whether a problem was reported at `key` or inside it."""
+        return any(line.startswith((f"{self.source}: {key}:", f"{self.source}: {key}.",
+                                    f"{self.source}: {key}["))
+                   for line in self.problems)
+
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigProblems(self.problems)
@@ -121,7 +127,7 @@ class Checker:
         the table is not a table or lacks a required key.
         """
         if not isinstance(raw, dict):
-            self.add(key, f"expected a table, got {raw!r}")
+            self.add(key, f"expected a table, got {_shown(raw)}")
             return BAD
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         for name in raw:
@@ -154,15 +160,19 @@ class Checker:
             return self.table(raw, key, tp)
         if origin is tuple and len(args) == 2 and _walked(args[0], self.hooks):
             if not isinstance(raw, list):
-                self.add(key, f"expected a list of tables, got {raw!r}")
+                self.add(key, f"expected a list of tables, got {_shown(raw)}")
                 return BAD
             items = [self.value(item, args[0], f"{key}[{i}]", limits) for i, item in enumerate(raw)]
             return BAD if BAD in items else tuple(items)
         if origin is not None and issubclass(origin, Mapping) and _walked(args[1], self.hooks):
             if not isinstance(raw, dict):
-                self.add(key, f"expected a table, got {raw!r}")
+                self.add(key, f"expected a table, got {_shown(raw)}")
                 return BAD
             entries = {entry: self.value(item, args[1], join(key, entry), limits, entry)
+                       for entry, item in raw.items()}
+            return {entry: item for entry, item in entries.items() if item is not BAD}
+        if origin is not None and issubclass(origin, Mapping) and isinstance(raw, dict):
+            entries = {entry: self.value(item, args[1], join(key, entry), limits)
                        for entry, item in raw.items()}
             return {entry: item for entry, item in entries.items() if item is not BAD}
         try:
@@ -188,16 +198,16 @@ def _scalar(raw: Any, tp: Any, key: str, limits: Mapping[str, Any]) -> Any:
             except _Invalid as exc:
                 if exc.key != key:  # the right shape, a bad element: that is the problem
                     raise
-        raise _Invalid(key, f"expected {_describe(tp)}, got {raw!r}")
+        raise _Invalid(key, f"expected {_describe(tp)}, got {_shown(raw)}")
     if origin is tuple:
         if not isinstance(raw, list):
-            raise _Invalid(key, f"expected a list, got {raw!r}")
+            raise _Invalid(key, f"expected a list, got {_shown(raw)}")
         if limits.get("nonempty") and not raw:
             raise _Invalid(key, "must not be empty")
         return tuple(_scalar(item, args[0], f"{key}[{i}]", limits) for i, item in enumerate(raw))
     if origin is not None and issubclass(origin, Mapping):
         if not isinstance(raw, dict):
-            raise _Invalid(key, f"expected a table, got {raw!r}")
+            raise _Invalid(key, f"expected a table, got {_shown(raw)}")
         return {name: _scalar(item, args[1], join(key, name), limits) for name, item in raw.items()}
     if tp is float:
         ok = isinstance(raw, int | float) and not isinstance(raw, bool)
@@ -212,9 +222,16 @@ def _scalar(raw: Any, tp: Any, key: str, limits: Mapping[str, Any]) -> Any:
         if ok and isinstance(raw, str) and limits.get("lowercase"):
             value = raw.lower()
     if not ok:
-        raise _Invalid(key, f"expected {_describe(tp)}, got {raw!r}")
+        raise _Invalid(key, f"expected {_describe(tp)}, got {_shown(raw)}")
     _check_limits(value, key, limits)
     return value
+
+
+def _shown(raw: Any) -> str:
+    """A value as the TOML file spells it, so `true` is not shown as Python's `True`."""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return repr(raw)
 
 
 def _check_limits(value: Any, key: str, limits: Mapping[str, Any]) -> None:
