@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axiomd.config_presets import PRESET_KINDS
-from axiomd.config_schema import BAD, Checker, close_match, setting
+from axiomd.config_presets import DEFAULT_PRESETS, Preset, read_preset
+from axiomd.config_schema import Checker, close_match, setting
 from axiomd.config_sections import (
     ApiSettings,
     ColorSettings,
@@ -37,11 +37,6 @@ from axiomd.qc import QcSpec
 
 DEFAULT_IGNORE = (".*", "*.tmp", "*.part", "~*", "*.crdownload")
 DEFAULT_JOBS = ("probe", "proxy_h264", "thumbnail")
-DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
-    "probe": {"kind": "probe"},
-    "proxy_h264": {"kind": "proxy"},
-    "thumbnail": {"kind": "thumbnail"},
-}
 SHOT_RULE: dict[str, Any] = {
     "template": "{show}_{seq}_{shot}_{task}_v{version}.{ext}",
     "identity": ["show", "seq", "shot", "task"],
@@ -106,18 +101,6 @@ class WorkerSettings:
     prefetch: int = setting(1, at_least=1)
     early_ack_seconds: float = setting(900.0, **SECONDS)
     shutdown_grace_seconds: float = setting(30.0, **SECONDS)
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named job a version gets: its kind (`probe`, `proxy`, `thumbnail`, …) and options.
-
-    `options` holds every option of the kind (see `config_presets`), defaults filled in.
-    """
-
-    name: str
-    kind: str
-    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -246,7 +229,7 @@ class _Reader:
         return url
 
     def build(self, data: Mapping[str, Any], path: Path | None, env: Mapping[str, str]) -> Config:
-        check = Checker(self.source, hooks={Preset: self.preset})
+        check = Checker(self.source, hooks={Preset: read_preset})
         file: ConfigFile = check.table(data, "", ConfigFile, what="section")
 
         db_url = env.get("AXIOMD_DATABASE_URL") or file.database.url or DatabaseSettings.url
@@ -323,34 +306,17 @@ class _Reader:
             check.add("watch.roots", f"two drop roots share the name {name!r}")
         return tuple(resolved)
 
-    def preset(self, check: Checker, raw: Any, key: str, name: str) -> Any:
-        """A preset's options are checked against its kind's dataclass (`config_presets`)."""
-        if not isinstance(raw, dict):
-            check.add(key, f"expected a table, got {raw!r}")
-            return BAD
-        options = {**DEFAULT_PRESETS.get(name, {}), **raw}
-        if "kind" not in options:
-            check.add(f"{key}.kind", f"missing: one of {', '.join(PRESET_KINDS)}")
-            return BAD
-        kind = check.value(options.pop("kind"), str, f"{key}.kind",
-                           {"choices": tuple(PRESET_KINDS)})
-        if kind is BAD:
-            return BAD
-        if "crf" in raw and "bitrate" in raw:
-            check.add(f"{key}.bitrate", "give crf (constant quality) or bitrate, not both")
-        settings = check.table(options, key, PRESET_KINDS[kind])
-        if settings is BAD:
-            return BAD
-        values = {k: v for k, v in dataclasses.asdict(settings).items() if v is not None}
-        return Preset(name=name, kind=kind, options=values)
-
     def transcode(self, check: Checker, spec: TranscodeSettings, raw: Any) -> TranscodeSettings:
+        """The built-in presets, overridden or joined by the file's, in that order."""
         written = raw.get("presets") if isinstance(raw, dict) else None
-        written = list(written) if isinstance(written, dict) else []
-        presets = {name: self.preset(check, {}, f"transcode.presets.{name}", name)
-                   for name in DEFAULT_PRESETS if name not in written}
-        presets.update(spec.presets)
+        written = written if isinstance(written, dict) else {}
         known = list(dict.fromkeys([*DEFAULT_PRESETS, *written]))
+        presets = {}
+        for name in known:
+            if name not in written:
+                presets[name] = read_preset(check, {}, f"transcode.presets.{name}", name)
+            elif name in spec.presets:
+                presets[name] = spec.presets[name]
         for job in spec.jobs:
             if job not in known:
                 check.add("transcode.jobs", f"{job!r} has no [transcode.presets.{job}] table "

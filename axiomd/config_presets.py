@@ -1,17 +1,26 @@
-"""What each job kind's preset accepts: `[transcode.presets.NAME]` options, one dataclass a kind.
+"""Presets: `[transcode.presets.NAME]` tables, and what each job kind accepts in one.
 
-The fields are the allowed keys, their types and their defaults (the consumers read these
-options from `Preset.options`); add an option by adding a field.
+One dataclass a kind: its fields are the allowed options, their types and their defaults
+(the consumers read them from `Preset.options`); add an option by adding a field.
+`Preset` and `DEFAULT_PRESETS` are used through `axiomd.config`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from axiomd.config_schema import setting
+from axiomd.config_schema import BAD, Checker, setting
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")
+DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
+    "probe": {"kind": "probe"},
+    "proxy_h264": {"kind": "proxy"},
+    "thumbnail": {"kind": "thumbnail"},
+}
 BITRATE = (r"[0-9]+(\.[0-9]+)?[kKmM]?", "a bitrate such as 8M or 192k")
 
 
@@ -55,3 +64,40 @@ class NoopOptions:
 
 PRESET_KINDS: dict[str, type] = {"noop": NoopOptions, "probe": ProbeOptions,
                                  "proxy": ProxyOptions, "thumbnail": ThumbnailOptions}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named job a version gets: its kind (`probe`, `proxy`, `thumbnail`, …) and options.
+
+    `options` holds every option of the kind, defaults filled in (unset `bitrate` left out).
+    """
+
+    name: str
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def read_preset(check: Checker, raw: Any, key: str, name: str) -> Any:
+    """A `[transcode.presets.NAME]` table, its options checked against its kind's dataclass.
+
+    A built-in preset's name implies its kind; any other preset must give one.
+    """
+    if not isinstance(raw, dict):
+        check.add(key, f"expected a table, got {raw!r}")
+        return BAD
+    options = {**DEFAULT_PRESETS.get(name, {}), **raw}
+    if "kind" not in options:
+        check.add(f"{key}.kind", f"missing: one of {', '.join(PRESET_KINDS)}")
+        return BAD
+    kind = check.value(options.pop("kind"), str, f"{key}.kind",
+                       {"choices": tuple(PRESET_KINDS)})
+    if kind is BAD:
+        return BAD
+    if "crf" in raw and "bitrate" in raw:
+        check.add(f"{key}.bitrate", "give crf (constant quality) or bitrate, not both")
+    settings = check.table(options, key, PRESET_KINDS[kind])
+    if settings is BAD:
+        return BAD
+    values = {k: v for k, v in dataclasses.asdict(settings).items() if v is not None}
+    return Preset(name=name, kind=kind, options=values)
