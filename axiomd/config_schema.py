@@ -78,10 +78,13 @@ def _required(f: dataclasses.Field[Any]) -> bool:
 
 
 class _Invalid(Exception):
-    def __init__(self, key: str, problem: str) -> None:
+    """`wrong_type`: the value is not of the type at all (another member of a union may fit)."""
+
+    def __init__(self, key: str, problem: str, wrong_type: bool = False) -> None:
         super().__init__(problem)
         self.key = key
         self.problem = problem
+        self.wrong_type = wrong_type
 
 
 _NAMES: dict[Any, str] = {str: "a string", bool: "true or false", int: "a whole number",
@@ -164,15 +167,11 @@ class Checker:
                 return BAD
             items = [self.value(item, args[0], f"{key}[{i}]", limits) for i, item in enumerate(raw)]
             return BAD if BAD in items else tuple(items)
-        if origin is not None and issubclass(origin, Mapping) and _walked(args[1], self.hooks):
+        if origin is not None and issubclass(origin, Mapping):
             if not isinstance(raw, dict):
                 self.add(key, f"expected a table, got {_shown(raw)}")
                 return BAD
             entries = {entry: self.value(item, args[1], join(key, entry), limits, entry)
-                       for entry, item in raw.items()}
-            return {entry: item for entry, item in entries.items() if item is not BAD}
-        if origin is not None and issubclass(origin, Mapping) and isinstance(raw, dict):
-            entries = {entry: self.value(item, args[1], join(key, entry), limits)
                        for entry, item in raw.items()}
             return {entry: item for entry, item in entries.items() if item is not BAD}
         try:
@@ -196,18 +195,18 @@ def _scalar(raw: Any, tp: Any, key: str, limits: Mapping[str, Any]) -> Any:
             try:
                 return _scalar(raw, member, key, limits)
             except _Invalid as exc:
-                if exc.key != key:  # the right shape, a bad element: that is the problem
+                if exc.key != key or not exc.wrong_type:  # the right type, a bad value
                     raise
-        raise _Invalid(key, f"expected {_describe(tp)}, got {_shown(raw)}")
+        raise _Invalid(key, f"expected {_describe(tp)}, got {_shown(raw)}", wrong_type=True)
     if origin is tuple:
         if not isinstance(raw, list):
-            raise _Invalid(key, f"expected a list, got {_shown(raw)}")
+            raise _Invalid(key, f"expected a list, got {_shown(raw)}", wrong_type=True)
         if limits.get("nonempty") and not raw:
             raise _Invalid(key, "must not be empty")
         return tuple(_scalar(item, args[0], f"{key}[{i}]", limits) for i, item in enumerate(raw))
     if origin is not None and issubclass(origin, Mapping):
         if not isinstance(raw, dict):
-            raise _Invalid(key, f"expected a table, got {_shown(raw)}")
+            raise _Invalid(key, f"expected a table, got {_shown(raw)}", wrong_type=True)
         return {name: _scalar(item, args[1], join(key, name), limits) for name, item in raw.items()}
     if tp is float:
         ok = isinstance(raw, int | float) and not isinstance(raw, bool)
@@ -222,7 +221,7 @@ def _scalar(raw: Any, tp: Any, key: str, limits: Mapping[str, Any]) -> Any:
         if ok and isinstance(raw, str) and limits.get("lowercase"):
             value = raw.lower()
     if not ok:
-        raise _Invalid(key, f"expected {_describe(tp)}, got {_shown(raw)}")
+        raise _Invalid(key, f"expected {_describe(tp)}, got {_shown(raw)}", wrong_type=True)
     _check_limits(value, key, limits)
     return value
 

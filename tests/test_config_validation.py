@@ -306,3 +306,9 @@ def test_cli_status_with_bad_config_exits_2_with_one_line_per_problem(tmp_path: 
     assert lines[0].endswith("worker.concurrency: expected a whole number, got 2.7")
     assert lines[1] == (f"{path.resolve()}: transcode.presets.proxy_h264.max_widht: "
                         "unknown key (did you mean max_width?)")
+
+
+def test_bitrate_that_is_not_a_bitrate_says_what_one_looks_like(tmp_path: Path) -> None:
+    """A string option with a shape gives an example of the shape."""
+    assert _problems(tmp_path, '[transcode.presets.proxy_h264]\nbitrate = "fast"\n') == [
+        "transcode.presets.proxy_h264.bitrate: expected a bitrate such as 8M or 192k, got 'fast'"]
