@@ -94,7 +94,10 @@ _NAMES: dict[Any, str] = {str: "a string", bool: "true or false", int: "a whole 
 def _describe(tp: Any) -> str:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in get_args(tp) if a is not type(None))
+        members = [a for a in get_args(tp) if a is not type(None)]
+        if int in members and float in members:
+            members.remove(int)
+        return " or ".join(_describe(a) for a in members)
     if origin is tuple or tp is tuple:
         return "a list"
     if origin is not None and issubclass(origin, Mapping):

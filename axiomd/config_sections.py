@@ -40,7 +40,7 @@ class NamingSpec:
 class QcTable:
     """A `[qc.SHOW]` delivery spec as written: the values `qc.CHECKED` compares, and a policy."""
 
-    fps: float | None = setting(None, above=0)
+    fps: int | float | None = setting(None, above=0)
     width: int | None = setting(None, at_least=1)
     height: int | None = setting(None, at_least=1)
     codec: str | None = None
