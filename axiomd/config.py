@@ -1,30 +1,42 @@
 """Settings from `config/axiomd.toml`, validated once, frozen afterwards.
 
-The file's shape is a public interface (pipeline TDs edit it), so every mistake is
-reported as one line naming the key and the problem. Relative paths resolve against the
-config file's folder; `AXIOMD_DATABASE_URL` and `AXIOMD_BROKER_URL` override the URLs.
+The file's shape is a public interface (pipeline TDs edit it), so every mistake in it is
+reported at load, all at once, one line each naming the key and the problem. Each
+section's allowed keys, types and defaults are the fields of its dataclass below (see
+`config_schema`); the checks here are only those that span keys. Relative paths resolve
+against the config file's folder; `AXIOMD_DATABASE_URL` and `AXIOMD_BROKER_URL` override
+the URLs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axiomd.config_presets import DEFAULT_PRESETS, Preset, read_preset
+from axiomd.config_schema import Checker, close_match, setting
+from axiomd.config_sections import (
+    ApiSettings,
+    ColorSettings,
+    DatabaseSettings,
+    EventsSettings,
+    NamingSpec,
+    QcTable,
+    StoreSettings,
+    Webhook,
+)
 from axiomd.errors import ConfigError
 from axiomd.naming import NamingRule
-from axiomd.qc import CHECKED, QcSpec
+from axiomd.qc import QcSpec
 
 DEFAULT_IGNORE = (".*", "*.tmp", "*.part", "~*", "*.crdownload")
 DEFAULT_JOBS = ("probe", "proxy_h264", "thumbnail")
-DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
-    "probe": {"kind": "probe"},
-    "proxy_h264": {"kind": "proxy", "max_width": 1920, "crf": 23},
-    "thumbnail": {"kind": "thumbnail", "format": "jpg", "max_width": 640},
-}
 SHOT_RULE: dict[str, Any] = {
     "template": "{show}_{seq}_{shot}_{task}_v{version}.{ext}",
     "identity": ["show", "seq", "shot", "task"],
@@ -38,12 +50,13 @@ SHOT_RULE: dict[str, Any] = {
         "ext": ["mov", "mp4", "mxf", "exr", "dpx", "png", "jpg", "tif", "wav"],
     },
 }
+SECONDS = {"above": 0}
 
 
 @dataclass(frozen=True)
 class BrokerSettings:
     url: str = ""
-    prefix: str = "axiom"
+    prefix: str = setting("axiom", pattern=(r"[A-Za-z0-9_.-]+", "letters, digits, _ . or -"))
 
     @property
     def embedded(self) -> bool:
@@ -53,53 +66,50 @@ class BrokerSettings:
 
 @dataclass(frozen=True)
 class DropRoot:
-    """One watched drop folder and the naming rule its files must follow."""
+    """One watched drop folder and the naming rule its files must follow.
 
-    name: str
+    `naming` empty means the first `[naming.X]` table; `color_inputs` overrides
+    `[color.inputs]` for this root.
+    """
+
+    name: str = setting(pattern=(r"\S.*", "a name for the drop root"))
     path: Path
-    naming: str
+    naming: str = ""
     poll: bool = False
     recursive: bool = True
+    color_inputs: Mapping[str, str] = setting(factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
 class WatchSettings:
-    settle_seconds: float = 2.0
-    rescan_seconds: float = 60.0
+    settle_seconds: float = setting(2.0, **SECONDS)
+    rescan_seconds: float = setting(60.0, **SECONDS)
     ignore: tuple[str, ...] = DEFAULT_IGNORE
     roots: tuple[DropRoot, ...] = ()
-    ingest_threads: int = 4
-    sequence_settle_seconds: float = 10.0
-    empty_file_seconds: float = 300.0
-    gap_wait_seconds: float = 60.0
+    ingest_threads: int = setting(4, at_least=1)
+    sequence_settle_seconds: float = setting(10.0, **SECONDS)
+    receipt_days: float = setting(7.0, at_least=0)
+    empty_file_seconds: float = setting(300.0, **SECONDS)
+    gap_wait_seconds: float = setting(60.0, at_least=0)
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    concurrency: int = 2
-    max_attempts: int = 3
-    job_timeout_seconds: float = 3600.0
-    lease_seconds: float = 60.0
-    retry_delays: tuple[float, ...] = (5.0, 30.0, 120.0)
-    prefetch: int = 1
-    early_ack_seconds: float = 900.0
-    shutdown_grace_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named job a version gets: its kind (`probe`, `proxy`, `thumbnail`, …) and options."""
-
-    name: str
-    kind: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    concurrency: int = setting(2, at_least=1)
+    max_attempts: int = setting(3, at_least=1)
+    job_timeout_seconds: float = setting(3600.0, **SECONDS)
+    lease_seconds: float = setting(60.0, **SECONDS)
+    retry_delays: tuple[float, ...] = setting((5.0, 30.0, 120.0), at_least=0, nonempty=True)
+    prefetch: int = setting(1, at_least=1)
+    early_ack_seconds: float = setting(900.0, **SECONDS)
+    shutdown_grace_seconds: float = setting(30.0, **SECONDS)
 
 
 @dataclass(frozen=True)
 class TranscodeSettings:
     jobs: tuple[str, ...] = DEFAULT_JOBS
     presets: Mapping[str, Preset] = field(default_factory=dict)
-    sequence_fps: float = 24.0
+    sequence_fps: float = setting(24.0, **SECONDS)
 
     @property
     def kinds(self) -> list[str]:
@@ -109,8 +119,26 @@ class TranscodeSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    format: str = "auto"
-    level: str = "info"
+    format: str = setting("auto", choices=("auto", "json", "console"))
+    level: str = setting("info", choices=("debug", "info", "warning", "error"), lowercase=True)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The file's sections: their names are the allowed top-level tables."""
+
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    naming: Mapping[str, NamingSpec] = field(default_factory=dict)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    transcode: TranscodeSettings = field(default_factory=TranscodeSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    qc: Mapping[str, QcTable] = field(default_factory=dict)
+    color: ColorSettings = field(default_factory=ColorSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,9 @@ class Config:
     transcode: TranscodeSettings
     logging: LoggingSettings
     qc: Mapping[str, QcSpec] = field(default_factory=dict)
+    color: ColorSettings = field(default_factory=ColorSettings)
+    events_webhooks: tuple[Webhook, ...] = ()
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     def root(self, name: str) -> DropRoot:
         for root in self.watch.roots:
@@ -180,42 +211,13 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 
 
 class _Reader:
-    """Typed access to the TOML tree that names the exact key on every error."""
+    """Builds a Config from the checked file and adds the checks that span keys."""
 
     def __init__(self, source: str, base: Path) -> None:
         self.source = source
         self.base = base
 
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: {problem}")
-
-    def table(self, data: Mapping[str, Any], key: str, allowed: set[str] | None) -> dict[str, Any]:
-        value = _get(data, key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a table")
-        if allowed is not None:
-            for name in value:
-                if name not in allowed:
-                    raise self.fail(f"{key}.{name}",
-                                    f"unknown key (known: {', '.join(sorted(allowed))})")
-        return value
-
-    def typed(self, table: Mapping[str, Any], key: str, name: str, kind: type | tuple[type, ...],
-              default: Any) -> Any:
-        value = table.get(name, default)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            names = {str: "a string", bool: "true or false", int: "a whole number",
-                     (int, float): "a number", list: "a list"}
-            raise self.fail(f"{key}.{name}", f"expected {names.get(kind, kind)}, got {value!r}")
-        return value
-
-    def positive(self, table: Mapping[str, Any], key: str, name: str, default: float) -> float:
-        value = float(self.typed(table, key, name, (int, float), default))
-        if value <= 0:
-            raise self.fail(f"{key}.{name}", f"must be greater than 0, got {value:g}")
-        return value
-
-    def path(self, value: str) -> Path:
+    def path(self, value: str | Path) -> Path:
         path = Path(os.path.expanduser(value))
         return path if path.is_absolute() else (self.base / path).resolve()
 
@@ -229,173 +231,96 @@ class _Reader:
         return url
 
     def build(self, data: Mapping[str, Any], path: Path | None, env: Mapping[str, str]) -> Config:
-        for name in data:
-            if name not in _SECTIONS:
-                raise self.fail(name, f"unknown section (known: {', '.join(sorted(_SECTIONS))})")
-        db = self.table(data, "database", {"url"})
-        db_url = self.typed(db, "database", "url", str, "")
-        db_url = env.get("AXIOMD_DATABASE_URL") or db_url or "sqlite:///var/catalog.db"
+        check = Checker(self.source, hooks={Preset: read_preset})
+        file: ConfigFile = check.table(data, "", ConfigFile, what="section")
+
+        db_url = env.get("AXIOMD_DATABASE_URL") or file.database.url or DatabaseSettings.url
         if not db_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:")):
-            raise self.fail("database.url", "must start with sqlite:/// or postgresql://")
-        broker = self.table(data, "broker", {"url", "prefix"})
-        broker_url = env.get("AXIOMD_BROKER_URL") or self.typed(broker, "broker", "url", str, "")
+            check.add("database.url", "must start with sqlite:/// or postgresql://")
+        broker_url = env.get("AXIOMD_BROKER_URL") or file.broker.url
         if broker_url and not broker_url.startswith(("amqp://", "amqps://")):
-            raise self.fail("broker.url", "must be empty (embedded) or start with amqp://")
-        store = self.table(data, "store", {"root"})
-        store_root = self.path(self.typed(store, "store", "root", str, "var/store"))
+            check.add("broker.url", "must be empty (embedded) or start with amqp://")
 
-        naming_data = self.table(data, "naming", None)
-        if not naming_data:
-            naming_data = {"shot": SHOT_RULE}
-        naming = {name: self.rule(name, naming_data[name]) for name in naming_data}
-
+        raw_naming = data.get("naming")
+        if not raw_naming or not isinstance(raw_naming, dict):
+            raw_naming = {"shot": SHOT_RULE}
+            specs = {"shot": check.table(SHOT_RULE, "naming.shot", NamingSpec)}
+        else:
+            specs = dict(file.naming)
+        naming = {name: rule for name, spec in specs.items()
+                  if (rule := self.rule(check, name, spec)) is not None}
+        roots = self.roots(check, file.watch.roots, list(raw_naming))
+        transcode = self.transcode(check, file.transcode, data.get("transcode"))
+        check.raise_if_any()
         return Config(
             path=path,
             database_url=self.sqlite_url(db_url),
-            broker=BrokerSettings(
-                url=broker_url,
-                prefix=self.typed(broker, "broker", "prefix", str, "axiom"),
-            ),
-            store_root=store_root,
-            watch=self.watch(self.table(data, "watch", {"settle_seconds", "rescan_seconds",
-                                                        "ignore", "roots", "ingest_threads",
-                                                        "sequence_settle_seconds",
-                                                        "empty_file_seconds",
-                                                        "gap_wait_seconds"}), naming),
+            broker=dataclasses.replace(file.broker, url=broker_url),
+            store_root=self.path(file.store.root),
+            watch=dataclasses.replace(file.watch, roots=roots),
             naming=naming,
-            worker=self.worker(self.table(data, "worker", {
-                "concurrency", "max_attempts", "job_timeout_seconds", "lease_seconds",
-                "retry_delays", "prefetch", "early_ack_seconds", "shutdown_grace_seconds"})),
-            transcode=self.transcode(self.table(data, "transcode", {"jobs", "presets",
-                                                                    "sequence_fps"})),
-            logging=self.logging(self.table(data, "logging", {"format", "level"})),
-            qc={show: self.qc(show, spec)
-                for show, spec in self.table(data, "qc", None).items()},
+            worker=file.worker,
+            transcode=transcode,
+            logging=file.logging,
+            qc={show: QcSpec(show, {k: v for k, v in dataclasses.asdict(spec).items()
+                                    if k != "policy" and v is not None}, spec.policy)
+                for show, spec in file.qc.items()},
+            color=dataclasses.replace(file.color, config=self.color_config(file.color.config)),
+            events_webhooks=file.events.webhooks,
+            api=file.api,
         )
 
-    def qc(self, show: str, spec: Any) -> QcSpec:
-        key = f"qc.{show}"
-        if not isinstance(spec, dict):
-            raise self.fail(key, "expected a table of expected values, e.g. fps = 24")
-        self.table({key: spec}, key, {*CHECKED, "policy"})
-        policy = self.typed(spec, key, "policy", str, "warn")
-        if policy not in ("warn", "reject"):
-            raise self.fail(f"{key}.policy", f"must be warn or reject, got {policy!r}")
-        return QcSpec(show, {k: v for k, v in spec.items() if k != "policy"}, policy)
+    def color_config(self, value: str) -> str:
+        """An OCIO config is built in (`ocio://…`) or a file, relative to the config's folder."""
+        return value if not value or value.startswith("ocio://") else str(self.path(value))
 
-    def rule(self, name: str, spec: Any) -> NamingRule:
+    def rule(self, check: Checker, name: str, spec: NamingSpec) -> NamingRule | None:
         key = f"naming.{name}"
-        if not isinstance(spec, dict):
-            raise self.fail(key, "expected a table")
-        self.table({key: spec}, key, {"template", "identity", "version_policy", "fields",
-                                      "example"})
-        fields = self.table(spec, "fields", None)
-        for fname, pattern in fields.items():
-            if not isinstance(pattern, str | list):
-                raise self.fail(f"{key}.fields.{fname}", "expected a regex string or a list")
+        broken = check.found_under(key)
+        for field_name, pattern in spec.fields.items():
+            if isinstance(pattern, str):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    check.add(f"{key}.fields.{field_name}", f"not a valid regular expression: {exc}")
+                    broken = True
+        if broken:
+            return None
         try:
-            return NamingRule(
-                name=name,
-                template=self.typed(spec, key, "template", str, ""),
-                fields=fields,
-                identity=self.typed(spec, key, "identity", list, []),
-                version_policy=self.typed(spec, key, "version_policy", str, "reject"),
-                example=spec.get("example"),
-            )
-        except (ValueError, TypeError) as exc:
-            raise self.fail(key, str(exc)) from exc
-        except Exception as exc:  # re.error from a field pattern
-            raise self.fail(key, f"bad pattern: {exc}") from exc
+            return NamingRule(name=name, template=spec.template, fields=spec.fields,
+                              identity=spec.identity, version_policy=spec.version_policy,
+                              example=spec.example)
+        except (ValueError, re.error) as exc:
+            check.add(key, str(exc))
+            return None
 
-    def watch(self, spec: dict[str, Any], naming: Mapping[str, NamingRule]) -> WatchSettings:
-        roots = []
-        raw_roots = self.typed(spec, "watch", "roots", list, [])
-        for i, raw in enumerate(raw_roots):
-            key = f"watch.roots[{i}]"
-            if not isinstance(raw, dict):
-                raise self.fail(key, "expected a table ([[watch.roots]])")
-            self.table({key: raw}, key, {"name", "path", "naming", "poll", "recursive"})
-            name = self.typed(raw, key, "name", str, "")
-            if not name:
-                raise self.fail(f"{key}.name", "every drop root needs a name")
-            rule = self.typed(raw, key, "naming", str, next(iter(naming)))
-            if rule not in naming:
-                raise self.fail(f"{key}.naming",
-                                f"no [naming.{rule}] table (known: {', '.join(naming)})")
-            if not raw.get("path"):
-                raise self.fail(f"{key}.path", "every drop root needs a path")
-            roots.append(DropRoot(
-                name=name,
-                path=self.path(self.typed(raw, key, "path", str, "")),
-                naming=rule,
-                poll=self.typed(raw, key, "poll", bool, False),
-                recursive=self.typed(raw, key, "recursive", bool, True),
-            ))
-        names = [r.name for r in roots]
-        if len(set(names)) != len(names):
-            raise self.fail("watch.roots", "two drop roots share a name")
-        ignore = self.typed(spec, "watch", "ignore", list, list(DEFAULT_IGNORE))
-        return WatchSettings(
-            settle_seconds=self.positive(spec, "watch", "settle_seconds", 2.0),
-            rescan_seconds=self.positive(spec, "watch", "rescan_seconds", 60.0),
-            ignore=tuple(str(g) for g in ignore),
-            roots=tuple(roots),
-            ingest_threads=int(self.positive(spec, "watch", "ingest_threads", 4)),
-            sequence_settle_seconds=self.positive(spec, "watch", "sequence_settle_seconds", 10.0),
-            empty_file_seconds=self.positive(spec, "watch", "empty_file_seconds", 300.0),
-            gap_wait_seconds=self.positive(spec, "watch", "gap_wait_seconds", 60.0),
-        )
+    def roots(self, check: Checker, roots: tuple[DropRoot, ...],
+              rules: list[str]) -> tuple[DropRoot, ...]:
+        resolved = []
+        for i, root in enumerate(roots):
+            rule = root.naming or rules[0]
+            if rule not in rules:
+                check.add(f"watch.roots[{i}].naming",
+                          f"no [naming.{rule}] table ({close_match(rule, rules)})")
+            resolved.append(dataclasses.replace(root, naming=rule, path=self.path(root.path)))
+        names = [r.name for r in resolved]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            check.add("watch.roots", f"two drop roots share the name {name!r}")
+        return tuple(resolved)
 
-    def worker(self, spec: dict[str, Any]) -> WorkerSettings:
-        delays = self.typed(spec, "worker", "retry_delays", list, [5.0, 30.0, 120.0])
-        if not delays or not all(isinstance(d, int | float) and d >= 0 for d in delays):
-            raise self.fail("worker.retry_delays", "expected a list of seconds, e.g. [5, 30]")
-        return WorkerSettings(
-            concurrency=int(self.positive(spec, "worker", "concurrency", 2)),
-            max_attempts=int(self.positive(spec, "worker", "max_attempts", 3)),
-            job_timeout_seconds=self.positive(spec, "worker", "job_timeout_seconds", 3600.0),
-            lease_seconds=self.positive(spec, "worker", "lease_seconds", 60.0),
-            retry_delays=tuple(float(d) for d in delays),
-            prefetch=int(self.positive(spec, "worker", "prefetch", 1)),
-            early_ack_seconds=self.positive(spec, "worker", "early_ack_seconds", 900.0),
-            shutdown_grace_seconds=self.positive(spec, "worker", "shutdown_grace_seconds", 30.0),
-        )
-
-    def transcode(self, spec: dict[str, Any]) -> TranscodeSettings:
-        raw_presets = self.table(spec, "presets", None)
-        presets: dict[str, Preset] = {}
-        for name, options in {**DEFAULT_PRESETS, **raw_presets}.items():
-            key = f"transcode.presets.{name}"
-            if not isinstance(options, dict):
-                raise self.fail(key, "expected a table")
-            base = DEFAULT_PRESETS.get(name, {})
-            merged = {**base, **options}
-            kind = merged.pop("kind", None)
-            if not isinstance(kind, str):
-                raise self.fail(f"{key}.kind", "expected a job kind, e.g. \"proxy\"")
-            presets[name] = Preset(name=name, kind=kind, options=merged)
-        jobs = tuple(self.typed(spec, "transcode", "jobs", list, list(DEFAULT_JOBS)))
-        for job in jobs:
-            if job not in presets:
-                raise self.fail("transcode.jobs",
-                                f"{job!r} has no [transcode.presets.{job}] table")
-        return TranscodeSettings(
-            jobs=jobs, presets=presets,
-            sequence_fps=self.positive(spec, "transcode", "sequence_fps", 24.0))
-
-    def logging(self, spec: dict[str, Any]) -> LoggingSettings:
-        fmt = self.typed(spec, "logging", "format", str, "auto")
-        if fmt not in ("auto", "json", "console"):
-            raise self.fail("logging.format", f"must be json, console or auto, got {fmt!r}")
-        level = self.typed(spec, "logging", "level", str, "info").lower()
-        if level not in ("debug", "info", "warning", "error"):
-            raise self.fail("logging.level", f"must be debug, info, warning or error, got {level!r}")
-        return LoggingSettings(format=fmt, level=level)
-
-
-_SECTIONS = {"database", "broker", "store", "watch", "naming", "worker", "transcode", "logging",
-             "qc"}
-
-
-def _get(data: Mapping[str, Any], key: str, default: Any) -> Any:
-    return data.get(key, default) if isinstance(data, Mapping) else default
+    def transcode(self, check: Checker, spec: TranscodeSettings, raw: Any) -> TranscodeSettings:
+        """The built-in presets, overridden or joined by the file's, in that order."""
+        written = raw.get("presets") if isinstance(raw, dict) else None
+        written = written if isinstance(written, dict) else {}
+        known = list(dict.fromkeys([*DEFAULT_PRESETS, *written]))
+        presets = {}
+        for name in known:
+            if name not in written:
+                presets[name] = read_preset(check, {}, f"transcode.presets.{name}", name)
+            elif name in spec.presets:
+                presets[name] = spec.presets[name]
+        for job in spec.jobs:
+            if job not in known:
+                check.add("transcode.jobs", f"{job!r} has no [transcode.presets.{job}] table "
+                                            f"({close_match(job, known)})")
+        return dataclasses.replace(spec, presets=presets)

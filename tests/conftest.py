@@ -7,8 +7,6 @@ must mean the behaviour was checked against PostgreSQL and RabbitMQ.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,9 +19,9 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.config import Config, load_config
+from tests.helpers import AMQP_BASE, Daemon, rabbitmqctl
 
 PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-AMQP_BASE = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
 
 def _pg_admin() -> psycopg2.extensions.connection:
@@ -144,30 +142,6 @@ def config(write_config: Callable[..., Path], db_url: str) -> Config:
     return load_config(write_config(db_url))
 
 
-def run_cli(*args: str, config: Path | None = None, check: bool = False,
-            env: dict[str, str] | None = None, cwd: Path | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    """Run the real `axiomd` command line in a subprocess."""
-    cmd = [sys.executable, "-m", "axiomd"]
-    if config is not None:
-        cmd += ["--config", str(config)]
-    full_env = {**os.environ, **(env or {})}
-    result = subprocess.run([*cmd, *args], capture_output=True, text=True, env=full_env,
-                            cwd=cwd, timeout=120)
-    if check and result.returncode != 0:
-        raise AssertionError(f"axiomd {' '.join(args)} exited {result.returncode}:\n"
-                             f"{result.stdout}\n{result.stderr}")
-    return result
-
-
-def rabbitmqctl(*args: str) -> str:
-    result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
-                            timeout=120)
-    if result.returncode != 0:
-        raise AssertionError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr}")
-    return result.stdout
-
-
 @pytest.fixture
 def broker_url() -> Iterator[str]:
     """A RabbitMQ vhost of this test's own, deleted afterwards."""
@@ -184,50 +158,6 @@ def broker_url() -> Iterator[str]:
     rabbitmqctl("delete_vhost", vhost)
 
 
-class Daemon:
-    """A real axiomd process, its output in a log file the test can read."""
-
-    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None,
-                 host: str | None = None) -> None:
-        self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        command = [sys.executable, "-m", "axiomd", "--config", str(config), *args]
-        if host is not None:  # a separate host: its own UTS namespace and hostname
-            command = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh",
-                       *command]
-        self.proc = subprocess.Popen(
-            command,
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-
-    def events(self) -> list[dict[str, object]]:
-        import json
-
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
-
-
 @pytest.fixture
 def daemons() -> Iterator[Callable[..., Daemon]]:
     """Start axiomd daemons; every one still running is stopped after the test."""
@@ -242,17 +172,3 @@ def daemons() -> Iterator[Callable[..., Daemon]]:
     yield start
     for daemon in started:
         daemon.stop()
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str,
-             every: float = 0.2) -> None:
-    """Poll until `predicate()` is truthy; fail the test saying what did not happen."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    if not predicate():
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -1,14 +1,30 @@
-"""Small builders shared by tests; no fixtures here, so subprocesses can import it."""
+"""Everything tests share that is not a fixture: builders, real processes, waiting.
+
+No fixtures here (they are in conftest.py), so subprocesses can import it too.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
 from axiomd.catalog.db import make_engine
+from axiomd.catalog.models import asset_t, version_t
 from axiomd.catalog.versions import JobSpec, NewVersion, allocate_version
 from axiomd.store import version_relpath
+
+AMQP_BASE = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
 PROBE = [JobSpec("probe", "probe")]
 
@@ -75,3 +91,115 @@ def drop_files(folder: Path, names: list[str]) -> dict[str, str]:
 def left_in_drop(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()
             and not p.relative_to(folder).parts[0].startswith(("_", ".axiomd"))]
+
+
+def run_cli(*args: str, config: Path | None = None, check: bool = False,
+            env: dict[str, str] | None = None, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run the real `axiomd` command line in a subprocess."""
+    cmd = [sys.executable, "-m", "axiomd"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run([*cmd, *args], capture_output=True, text=True, env=full_env,
+                            cwd=cwd, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"axiomd {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def rabbitmqctl(*args: str) -> str:
+    result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
+                            timeout=120)
+    if result.returncode != 0:
+        raise AssertionError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+class Daemon:
+    """A real axiomd process, its output in a log file the test can read."""
+
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None,
+                 host: str | None = None) -> None:
+        self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        command = [sys.executable, "-m", "axiomd", "--config", str(config), *args]
+        if host is not None:  # a separate host: its own UTS namespace and hostname
+            command = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh",
+                       *command]
+        self.proc = subprocess.Popen(
+            command,
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+
+    def events(self) -> list[dict[str, object]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str,
+             every: float = 0.2) -> None:
+    """Poll until `predicate()` is truthy; fail the test saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    if not predicate():
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+NOOP = [JobSpec("noop", "noop")]
+
+
+def noop_preset(sleep: float = 0.0, fail: str | None = None) -> str:
+    text = f"\n[transcode.presets.noop]\nkind = \"noop\"\nsleep_seconds = {sleep}\n"
+    return text + (f"fail_message = \"{fail}\"\n" if fail else "")
+
+
+@contextmanager
+def read_only(store: Path) -> Iterator[None]:
+    """The store read-only for the duration, writable again afterwards.
+
+    The kernel refuses to remount read-only ("busy") while a file is open for writing,
+    which a daemon copying into the store may have at any instant; so ask again briefly.
+    """
+    _remount(store, "ro")
+    try:
+        yield
+    finally:
+        _remount(store, "rw")
+
+
+def _remount(store: Path, mode: str) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        done = subprocess.run(["mount", "-o", f"remount,{mode}", str(store)],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        if "busy" not in done.stderr or time.monotonic() > deadline:
+            raise AssertionError(f"mount -o remount,{mode} {store}: {done.stderr.strip()}")
+        time.sleep(0.02)

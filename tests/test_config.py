@@ -8,7 +8,7 @@ import pytest
 
 from axiomd.config import load_config
 from axiomd.errors import ConfigError
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "axiomd.toml"
 
@@ -62,7 +62,7 @@ def test_no_config_file_gives_embedded_defaults(tmp_path: Path, monkeypatch: pyt
         ("[[watch.roots]]\nname = \"a\"\n", "watch.roots[0].path"),
         ("[naming.shot]\ntemplate = \"{show}\"\nidentity = [\"show\"]\n", "naming.shot"),
         ("[naming.shot]\ntemplate = \"{a}\"\nidentity = [\"a\"]\n[naming.shot.fields]\na = \"[\"\n",
-         "naming.shot"),
+         "naming.shot.fields.a"),
         ("[transcode]\njobs = [\"nope\"]\n", "transcode.jobs"),
         ("[logging]\nformat = \"xml\"\n", "logging.format"),
         ("[worker]\nconcurrency = true\n", "worker.concurrency"),

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import version_t
-from tests.conftest import Daemon, wait_for
+from tests.helpers import Daemon, wait_for
 
 GOOD = "TST_SQ010_SH0010_comp_v001.mov"
 

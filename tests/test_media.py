@@ -22,7 +22,7 @@ from axiomd.consumers.ffmpeg_run import FFmpegRun
 from axiomd.consumers.runner import JobRunner
 from axiomd.errors import JobFailed
 from axiomd.log import get_logger
-from tests.conftest import Daemon, wait_for
+from tests.helpers import Daemon, wait_for
 
 ASSET = "TST_SQ010_SH0010_comp"
 ALL_JOBS = '["probe", "proxy_h264", "thumbnail"]'

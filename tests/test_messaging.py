@@ -21,16 +21,16 @@ from axiomd.config import load_config
 from axiomd.errors import BrokerError
 from axiomd.relay import OutboxPublisher, publish_outbox
 from axiomd.store import Store
-from tests.conftest import AMQP_BASE, Daemon, rabbitmqctl, wait_for
-from tests.helpers import new_version
+from tests.helpers import (
+    AMQP_BASE,
+    NOOP,
+    Daemon,
+    new_version,
+    noop_preset,
+    rabbitmqctl,
+    wait_for,
+)
 from tests.tcpproxy import TcpProxy
-
-NOOP = [JobSpec("noop", "noop")]
-
-
-def noop_preset(sleep: float = 0.0, fail: str | None = None) -> str:
-    text = f"\n[transcode.presets.noop]\nkind = \"noop\"\nsleep_seconds = {sleep}\n"
-    return text + (f"fail_message = \"{fail}\"\n" if fail else "")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from axiomd.catalog import jobs
 from axiomd.catalog.versions import get_version
-from tests.conftest import Daemon, run_cli, wait_for
+from tests.helpers import Daemon, run_cli, wait_for
 from tests.tcpproxy import TcpProxy
 from tests.test_media import ASSET, slow_proxy, start_slow_transcode
 

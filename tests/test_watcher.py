@@ -10,14 +10,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
-from axiomd.catalog.models import asset_t, version_t
-from tests.conftest import Daemon, wait_for
-from tests.helpers import nothing_claimed
+from tests.helpers import (
+    Daemon,
+    drop_files,
+    left_in_drop,
+    nothing_claimed,
+    started,
+    versions,
+    wait_for,
+)
 from tests.tcpproxy import TcpProxy
 
 

@@ -14,10 +14,8 @@ from axiomd.catalog.models import job_t
 from axiomd.catalog.versions import allocate_version
 from axiomd.config import load_config
 from axiomd.store import Store
-from tests.conftest import Daemon, wait_for
-from tests.helpers import new_version
+from tests.helpers import NOOP, Daemon, new_version, noop_preset, wait_for
 from tests.tcpproxy import TcpProxy
-from tests.test_messaging import NOOP, noop_preset
 
 
 def test_worker_survives_a_catalog_outage_and_every_job_completes(

@@ -26,10 +26,8 @@ from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import asset_t, job_t, outbox_t, version_t
 from axiomd.watcher.drop import DUPLICATES, REJECTED, WORKDIR
-from tests.conftest import Daemon, rabbitmqctl, wait_for
-from tests.faults.conftest import read_only
+from tests.helpers import Daemon, noop_preset, rabbitmqctl, read_only, wait_for
 from tests.tcpproxy import TcpProxy
-from tests.test_messaging import noop_preset
 
 ASSETS = 12
 

@@ -17,9 +17,7 @@ from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import version_t
 from axiomd.store import Store
-from tests.conftest import Daemon, wait_for
-from tests.faults.conftest import read_only
-from tests.test_messaging import noop_preset
+from tests.helpers import Daemon, noop_preset, read_only, wait_for
 
 
 def _drop(folder: Path, first: int, count: int) -> dict[str, str]:
