@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from axiomd.catalog.models import heartbeat_t, utcnow
+from axiomd.catalog import heartbeats
 from axiomd.config import Config, load_config
 from axiomd.errors import ConfigError
 from axiomd.log import get_logger
@@ -103,15 +103,7 @@ class Pulse:
         self._last = now
         sd_notify("WATCHDOG=1")
         try:
-            with self.engine.begin() as conn:
-                updated = conn.execute(
-                    heartbeat_t.update().where(heartbeat_t.c.process == self.process)
-                    .values(seen_at=utcnow())
-                ).rowcount
-                if not updated:
-                    conn.execute(heartbeat_t.insert().values(
-                        process=self.process, role=self.role, host=socket.gethostname(),
-                        seen_at=utcnow()))
+            heartbeats.beat(self.engine, self.process, self.role, socket.gethostname())
         except Exception as exc:  # the catalog being down must not stop the daemon
             log.warning("daemon.heartbeat_failed", role=self.role, error=str(exc))
 
@@ -121,8 +113,8 @@ class Pulse:
         if self._thread is not None:
             self._thread.join(timeout=5)
         sd_notify("STOPPING=1")
-        with contextlib.suppress(Exception), self.engine.begin() as conn:
-            conn.execute(heartbeat_t.delete().where(heartbeat_t.c.process == self.process))
+        with contextlib.suppress(Exception):
+            heartbeats.forget(self.engine, self.process)
 
 
 def reload_config(current: Config, role: str) -> Config | None:
