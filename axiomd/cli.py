@@ -128,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("status", cmd_status, "health: catalog, broker, backlog, jobs, daemons; "
                 "exit 1 when unhealthy")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+    p.add_argument("--format", choices=["text", "json", "prometheus"], default="text",
+                   help="prometheus: metrics text (exit 0 when written; health is axiomd_healthy)")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="write to FILE atomically (write beside it, then rename)")
+
+    p = command("hosts", cmd_hosts, "hosts with daemons' heartbeats; `hosts forget HOST` "
+                "retires a host so status stops waiting for it")
+    p.add_argument("action", nargs="?", choices=["forget"])
+    p.add_argument("host", nargs="?")
     p.add_argument("--json", action="store_true")
 
     command("watch", cmd_watch, "watch the drop folders and ingest settled files")
@@ -330,9 +340,26 @@ def cmd_retry(app: App, args: argparse.Namespace) -> int:
 
 def cmd_status(app: App, args: argparse.Namespace) -> int:
     report = health.check(app.config, app.engine)
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-        return EXIT_OK if report.healthy else EXIT_FAILED
+    fmt = "json" if args.json else args.format
+    code = EXIT_OK if report.healthy else EXIT_FAILED
+    if fmt == "prometheus":
+        from axiomd.metrics import exposition, write_textfile
+
+        text = exposition(report)
+        if args.output:
+            write_textfile(text, args.output)
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+    if fmt == "json":
+        text = json.dumps(report.to_json(), indent=2) + "\n"
+        if args.output:
+            from axiomd.metrics import write_textfile
+
+            write_textfile(text, args.output)
+        else:
+            sys.stdout.write(text)
+        return code
     db = report.database
     print(f"catalog   {db['url']}  {'ok' if db['reachable'] else 'UNREACHABLE'}")
     if report.broker.get("mode") == "embedded":
@@ -340,21 +367,57 @@ def cmd_status(app: App, args: argparse.Namespace) -> int:
     else:
         state = "ok" if report.broker.get("reachable") else "UNREACHABLE"
         print(f"broker    {report.broker.get('url')}  {state}")
-        for queue, depth in report.broker.get("queues", {}).items():
-            print(f"  queue   {queue}: {depth if depth is not None else '?'} ready")
+        for queue, facts in report.broker.get("queues", {}).items():
+            shown = (f"{facts['messages']} ready, {facts['consumers']} consumer(s)"
+                     if facts else "MISSING")
+            print(f"  queue   {queue}: {shown}")
     if report.outbox:
         print(f"outbox    {report.outbox['backlog']} unsent, oldest "
               f"{report.outbox['oldest_age_seconds']} s")
     if report.jobs:
         print("jobs      " + ", ".join(f"{k} {v}" for k, v in report.jobs.items())
               + f" (failed in the last hour: {report.failed_last_hour})")
+    if report.versions:
+        print("versions  " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
     for proc in report.processes:
         flag = "  STALE" if proc["stale"] else ""
         print(f"process   {proc['role']:<8} {proc['process']}  seen {proc['age_seconds']} s ago{flag}")
     for problem in report.problems:
         print(f"PROBLEM   {problem}")
     print("healthy" if report.healthy else "UNHEALTHY")
-    return EXIT_OK if report.healthy else EXIT_FAILED
+    return code
+
+
+def cmd_hosts(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    if args.action == "forget":
+        if not args.host:
+            print("axiomd: name the host to forget: axiomd hosts forget HOST", file=sys.stderr)
+            return EXIT_USAGE
+        gone = health.forget_host(app.engine, args.host)
+        if args.json:
+            print(json.dumps({"host": args.host, "forgotten": gone}))
+        elif gone:
+            print(f"forgot {args.host}: {gone} heartbeat(s) removed")
+        if not gone:
+            if not args.json:
+                print(f"axiomd: no heartbeats from host {args.host!r} (see `axiomd hosts`)",
+                      file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    if args.host:
+        print("axiomd: `axiomd hosts` lists; to retire a host: axiomd hosts forget HOST",
+              file=sys.stderr)
+        return EXIT_USAGE
+    rows = health.hosts(app.engine, app.config.status)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(["HOST", "ROLES", "PROCESSES", "LAST SEEN (UTC)", "STALE"],
+                    [[r["host"], ",".join(r["roles"]), str(r["processes"]),
+                      r["last_seen"].replace("T", " ").removesuffix("Z"),
+                      "STALE" if r["stale"] else "-"] for r in rows])
+    return EXIT_OK
 
 
 def _daemon(app: App) -> Shutdown:

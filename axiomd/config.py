@@ -112,6 +112,17 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class StatusSettings:
+    """Limits past which `axiomd status` calls the pipeline unhealthy (`[status]`)."""
+
+    stale_heartbeat_seconds: float = 60.0
+    outbox_max_age_seconds: float = 300.0
+    max_failures_last_hour: int = 0
+    heartbeat_expire_seconds: float = 86400.0
+    textfile_dir: Path = Path("/var/lib/prometheus/node-exporter")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str
@@ -123,6 +134,7 @@ class Config:
     transcode: TranscodeSettings
     logging: LoggingSettings
     qc: Mapping[str, QcSpec] = field(default_factory=dict)
+    status: StatusSettings = field(default_factory=StatusSettings)
 
     def root(self, name: str) -> DropRoot:
         for root in self.watch.roots:
@@ -267,6 +279,23 @@ class _Reader:
             logging=self.logging(self.table(data, "logging", {"format", "level"})),
             qc={show: self.qc(show, spec)
                 for show, spec in self.table(data, "qc", None).items()},
+            status=self.status(self.table(data, "status", {
+                "stale_heartbeat_seconds", "outbox_max_age_seconds", "max_failures_last_hour",
+                "heartbeat_expire_seconds", "textfile_dir"})),
+        )
+
+    def status(self, spec: dict[str, Any]) -> StatusSettings:
+        failures = self.typed(spec, "status", "max_failures_last_hour", int, 0)
+        if failures < 0:
+            raise self.fail("status.max_failures_last_hour", f"must be 0 or more, got {failures}")
+        return StatusSettings(
+            stale_heartbeat_seconds=self.positive(spec, "status", "stale_heartbeat_seconds", 60.0),
+            outbox_max_age_seconds=self.positive(spec, "status", "outbox_max_age_seconds", 300.0),
+            max_failures_last_hour=failures,
+            heartbeat_expire_seconds=self.positive(spec, "status", "heartbeat_expire_seconds",
+                                                   86400.0),
+            textfile_dir=self.path(self.typed(spec, "status", "textfile_dir", str,
+                                              str(StatusSettings.textfile_dir))),
         )
 
     def qc(self, show: str, spec: Any) -> QcSpec:
@@ -388,7 +417,7 @@ class _Reader:
 
 
 _SECTIONS = {"database", "broker", "store", "watch", "naming", "worker", "transcode", "logging",
-             "qc"}
+             "qc", "status"}
 
 
 def _get(data: Mapping[str, Any], key: str, default: Any) -> Any:
