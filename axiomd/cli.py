@@ -511,8 +511,8 @@ def cmd_install_units(app: App, args: argparse.Namespace) -> int:
 
     for path in install(app.config, args.dest, args.user, args.group):
         print(f"wrote {path}")
-    print("next: systemctl daemon-reload && systemctl enable --now axiomd-watcher "
-          "axiomd-relay axiomd-worker@{1..4}")
+    print("next: systemctl daemon-reload && systemctl enable --now axiomd.target axiomd-watcher "
+          "axiomd-relay axiomd-worker@{1..4} axiomd-metrics.timer  (only the ones this host runs)")
     return EXIT_OK
 
 
