@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("axiomd-watcher.service", "axiomd-relay.service", "axiomd-worker@.service",
@@ -125,3 +128,77 @@ def test_units_install_from_the_installed_wheel(
                      env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "units").iterdir())) == 7
+
+
+MDWE_EXEC = """
+import ctypes, os, sys
+PR_SET_MDWE, MDWE_REFUSE_EXEC_GAIN = 65, 1
+if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_MDWE, MDWE_REFUSE_EXEC_GAIN, 0, 0, 0):
+    sys.exit(f"PR_SET_MDWE: errno {ctypes.get_errno()}")
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+def _syscall_group(name: str) -> set[str]:
+    """A systemd system-call group, nested groups expanded, as systemd-analyze lists it."""
+    listing = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"],
+                             capture_output=True, text=True, check=True).stdout
+    groups: dict[str, list[str]] = {}
+    current = ""
+    for line in listing.splitlines():
+        if line.startswith("@"):
+            current = line.strip()
+            groups[current] = []
+        elif current and line.strip() and not line.strip().startswith("#"):
+            groups[current].append(line.strip())
+
+    def expand(group: str) -> set[str]:
+        calls: set[str] = set()
+        for item in groups[group]:
+            calls |= expand(item) if item.startswith("@") else {item}
+        return calls
+
+    return expand(name)
+
+
+def test_a_whole_pipeline_runs_within_the_units_limits(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """Watcher, worker, ffprobe, x264 proxy, thumbnail: under W^X memory, /proc limited to
+    pids, and only @system-service system calls, as MemoryDenyWriteExecute=, ProcSubset=pid
+    and SystemCallFilter= allow."""
+    config = write_config(f"sqlite:///{tmp_path / 'catalog.db'}",
+                          jobs='["probe", "proxy_h264", "thumbnail"]')
+    run_cli("db", "upgrade", config=config, check=True)
+    clip = tmp_path / "clip.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24",
+                    "-f", "lavfi", "-i", "sine", "-t", "1", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(clip)], check=True)
+    (tmp_path / "mdwe.py").write_text(MDWE_EXEC)
+    summary = tmp_path / "syscalls.txt"
+    inner = (f"mount -t proc -o subset=pid,hidepid=invisible proc /proc && exec "
+             f"{sys.executable} {tmp_path / 'mdwe.py'} strace -f -c -o {summary} "
+             f"{sys.executable} -m axiomd --config {config} run")
+    log = (tmp_path / "run.log").open("w")
+    limited = subprocess.Popen(["unshare", "--mount", "sh", "-c", inner], stdout=log,
+                               stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        time.sleep(3)
+        (tmp_path / "drop" / "comp" / "TST_SQ010_SH0010_comp_v001.mov").write_bytes(
+            clip.read_bytes())
+
+        def complete() -> bool:
+            shown = run_cli("versions", "TST_SQ010_SH0010_comp", "--json", config=config)
+            return shown.returncode == 0 and json.loads(shown.stdout)[0]["status"] == "complete"
+
+        wait_for(complete, 90, "the version to complete under the units' limits")
+    finally:
+        children = subprocess.run(["pgrep", "-P", str(limited.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGTERM)
+        limited.wait(timeout=60)
+        log.close()
+    used = {line.split()[-1] for line in summary.read_text().splitlines()
+            if line.strip() and line.split()[0][0].isdigit()} - {"total"}
+    assert used and used <= _syscall_group("@system-service"), used - _syscall_group(
+        "@system-service")
