@@ -339,27 +339,29 @@ def cmd_retry(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_status(app: App, args: argparse.Namespace) -> int:
-    report = health.check(app.config, app.engine)
     fmt = "json" if args.json else args.format
+    if fmt == "text" and args.output:
+        print("axiomd: --output needs --format json or prometheus", file=sys.stderr)
+        return EXIT_USAGE
+    report = health.check(app.config, app.engine)
     code = EXIT_OK if report.healthy else EXIT_FAILED
-    if fmt == "prometheus":
-        from axiomd.metrics import exposition, write_textfile
-
-        text = exposition(report)
-        if args.output:
-            write_textfile(text, args.output)
-        else:
-            sys.stdout.write(text)
-        return EXIT_OK
-    if fmt == "json":
-        text = json.dumps(report.to_json(), indent=2) + "\n"
-        if args.output:
-            from axiomd.metrics import write_textfile
-
-            write_textfile(text, args.output)
-        else:
-            sys.stdout.write(text)
+    if fmt == "text":
+        _print_status(report)
         return code
+    from axiomd.metrics import exposition, write_textfile
+
+    if fmt == "prometheus":
+        text, code = exposition(report), EXIT_OK  # the timer must not fail: health is a metric
+    else:
+        text = json.dumps(report.to_json(), indent=2) + "\n"
+    if args.output:
+        write_textfile(text, args.output)
+    else:
+        sys.stdout.write(text)
+    return code
+
+
+def _print_status(report: health.Health) -> None:
     db = report.database
     print(f"catalog   {db['url']}  {'ok' if db['reachable'] else 'UNREACHABLE'}")
     if report.broker.get("mode") == "embedded":
@@ -385,7 +387,6 @@ def cmd_status(app: App, args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"PROBLEM   {problem}")
     print("healthy" if report.healthy else "UNHEALTHY")
-    return code
 
 
 def cmd_hosts(app: App, args: argparse.Namespace) -> int:
