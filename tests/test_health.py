@@ -18,7 +18,7 @@ from axiomd.broker import Topology
 from axiomd.catalog import heartbeats, jobs, schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import heartbeat_t, utcnow
-from axiomd.config import Config, load_config
+from axiomd.config import Config, StatusSettings, load_config
 from tests.conftest import Daemon, rabbitmqctl, run_cli, wait_for
 
 ASSET = "TST_SQ010_SH0010_comp"
@@ -223,3 +223,20 @@ def test_status_turns_unhealthy_when_the_only_worker_stops_with_jobs_queued(
     result = run_cli("status", "--json", config=config)
     assert result.returncode == 1
     assert any("queued and no worker alive" in p for p in json.loads(result.stdout)["problems"])
+
+
+def test_the_dead_letter_queue_needs_no_consumer() -> None:
+    """Dead letters are kept for inspection: an unconsumed dead queue is not a problem."""
+    facts = health.Health(database={"reachable": True}, broker={
+        "reachable": True, "queues": {"axiom.probe": {"kind": "probe", "messages": 0, "consumers": 1},
+                                      "axiom.dead": {"kind": "dead", "messages": 7, "consumers": 0}}})
+    assert health.judge(facts, StatusSettings()) == []
+
+
+def test_a_stale_watchers_old_root_report_is_not_repeated() -> None:
+    """A silent watcher is named once as silent; its last root report no longer counts."""
+    facts = health.Health(database={"reachable": True}, broker={"mode": "embedded"}, processes=[
+        {"process": "watcher@a.1", "role": "watcher", "host": "a", "age_seconds": 90.0,
+         "stale": True, "detail": {"roots_missing": ["comp"], "roots_polled": []}}])
+    [problem] = health.judge(facts, StatusSettings())
+    assert "silent for 90 s" in problem
