@@ -177,20 +177,21 @@ def test_the_broker_probe_closes_its_connection(
         setup: Callable[..., tuple[Config, Engine]], broker_url: str) -> None:
     """After status, no connection of ours is left open on the broker."""
     config, engine = setup(broker_url)
-    vhost = broker_url.rsplit("/", 1)[1]
     for _ in range(3):
         health.check(config, engine)
+    wait_for(lambda: not _open_connections(broker_url), 10, "the probe's connections to close")
 
-    def open_connections() -> list[str]:
-        out = rabbitmqctl("list_connections", "vhost")
-        return [line for line in out.splitlines() if line.strip() == vhost]
 
-    wait_for(lambda: not open_connections(), 10, "the probe's connections to close")
+def _open_connections(broker_url: str) -> list[str]:
+    vhost = broker_url.rsplit("/", 1)[1]
+    return [line for line in rabbitmqctl("list_connections", "vhost").splitlines()
+            if line.strip() == vhost]
 
 
 def test_an_error_after_connecting_makes_the_broker_unreachable(
         setup: Callable[..., tuple[Config, Engine]], broker_url: str) -> None:
-    """A queue the broker refuses to describe (locked) is an error, never `reachable: true`."""
+    """A queue the broker refuses to describe (locked) is an error, never `reachable: true`;
+    the connection is closed all the same."""
     config, engine = setup(broker_url)
     topology = Topology(config.broker.prefix)
     holder = pika.BlockingConnection(pika.URLParameters(broker_url))
@@ -203,6 +204,7 @@ def test_an_error_after_connecting_makes_the_broker_unreachable(
     assert report.broker["reachable"] is False
     assert "RESOURCE_LOCKED" in report.broker["error"] or "405" in report.broker["error"]
     assert _problems_about(report, "broker unreachable")
+    wait_for(lambda: not _open_connections(broker_url), 10, "the probe's connection to close")
 
 
 def test_status_turns_unhealthy_when_the_only_worker_stops_with_jobs_queued(

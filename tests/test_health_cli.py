@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pika
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import Engine
 
 from axiomd.broker import Topology
 from axiomd.catalog import heartbeats
@@ -21,7 +22,7 @@ from tests.conftest import run_cli
 ASSET = "TST_SQ010_SH0010_comp"
 
 
-def _setup(write_config: Callable[..., Path], db: str, broker: str = "") -> tuple[Path, object]:
+def _setup(write_config: Callable[..., Path], db: str, broker: str = "") -> tuple[Path, Engine]:
     config = write_config(db, broker, extra="[status]\nstale_heartbeat_seconds = 30\n")
     run_cli("db", "upgrade", config=config, check=True)
     return config, make_engine(load_config(config).database_url)
