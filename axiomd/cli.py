@@ -128,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("status", cmd_status, "health: catalog, broker, backlog, jobs, daemons; "
                 "exit 1 when unhealthy")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+    p.add_argument("--format", choices=["text", "json", "prometheus"], default="text",
+                   help="prometheus: metrics text (exit 0 when written; health is axiomd_healthy)")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="write to FILE atomically (write beside it, then rename)")
+
+    p = command("hosts", cmd_hosts, "hosts with daemons' heartbeats; `hosts forget HOST` "
+                "retires a host so status stops waiting for it")
+    p.add_argument("action", nargs="?", choices=["forget"])
+    p.add_argument("host", nargs="?")
     p.add_argument("--json", action="store_true")
 
     command("watch", cmd_watch, "watch the drop folders and ingest settled files")
@@ -329,10 +339,29 @@ def cmd_retry(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_status(app: App, args: argparse.Namespace) -> int:
+    fmt = "json" if args.json else args.format
+    if fmt == "text" and args.output:
+        print("axiomd: --output needs --format json or prometheus", file=sys.stderr)
+        return EXIT_USAGE
     report = health.check(app.config, app.engine)
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-        return EXIT_OK if report.healthy else EXIT_FAILED
+    code = EXIT_OK if report.healthy else EXIT_FAILED
+    if fmt == "text":
+        _print_status(report)
+        return code
+    from axiomd.metrics import exposition, write_textfile
+
+    if fmt == "prometheus":
+        text, code = exposition(report), EXIT_OK  # the timer must not fail: health is a metric
+    else:
+        text = json.dumps(report.to_json(), indent=2) + "\n"
+    if args.output:
+        write_textfile(text, args.output)
+    else:
+        sys.stdout.write(text)
+    return code
+
+
+def _print_status(report: health.Health) -> None:
     db = report.database
     print(f"catalog   {db['url']}  {'ok' if db['reachable'] else 'UNREACHABLE'}")
     if report.broker.get("mode") == "embedded":
@@ -340,21 +369,56 @@ def cmd_status(app: App, args: argparse.Namespace) -> int:
     else:
         state = "ok" if report.broker.get("reachable") else "UNREACHABLE"
         print(f"broker    {report.broker.get('url')}  {state}")
-        for queue, depth in report.broker.get("queues", {}).items():
-            print(f"  queue   {queue}: {depth if depth is not None else '?'} ready")
+        for queue, facts in report.broker.get("queues", {}).items():
+            shown = (f"{facts['messages']} ready, {facts['consumers']} consumer(s)"
+                     if facts else "MISSING")
+            print(f"  queue   {queue}: {shown}")
     if report.outbox:
         print(f"outbox    {report.outbox['backlog']} unsent, oldest "
               f"{report.outbox['oldest_age_seconds']} s")
     if report.jobs:
         print("jobs      " + ", ".join(f"{k} {v}" for k, v in report.jobs.items())
               + f" (failed in the last hour: {report.failed_last_hour})")
+    if report.versions:
+        print("versions  " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
     for proc in report.processes:
         flag = "  STALE" if proc["stale"] else ""
         print(f"process   {proc['role']:<8} {proc['process']}  seen {proc['age_seconds']} s ago{flag}")
     for problem in report.problems:
         print(f"PROBLEM   {problem}")
     print("healthy" if report.healthy else "UNHEALTHY")
-    return EXIT_OK if report.healthy else EXIT_FAILED
+
+
+def cmd_hosts(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    if args.action == "forget":
+        if not args.host:
+            print("axiomd: name the host to forget: axiomd hosts forget HOST", file=sys.stderr)
+            return EXIT_USAGE
+        gone = health.forget_host(app.engine, args.host)
+        if args.json:
+            print(json.dumps({"host": args.host, "forgotten": gone}))
+        elif gone:
+            print(f"forgot {args.host}: {gone} heartbeat(s) removed")
+        if not gone:
+            if not args.json:
+                print(f"axiomd: no heartbeats from host {args.host!r} (see `axiomd hosts`)",
+                      file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    if args.host:
+        print("axiomd: `axiomd hosts` lists; to retire a host: axiomd hosts forget HOST",
+              file=sys.stderr)
+        return EXIT_USAGE
+    rows = health.hosts(app.engine, app.config.status)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(["HOST", "ROLES", "PROCESSES", "LAST SEEN (UTC)", "STALE"],
+                    [[r["host"], ",".join(r["roles"]), str(r["processes"]),
+                      r["last_seen"].replace("T", " ").removesuffix("Z"),
+                      "STALE" if r["stale"] else "-"] for r in rows])
+    return EXIT_OK
 
 
 def _daemon(app: App) -> Shutdown:
@@ -396,8 +460,8 @@ def cmd_install_units(app: App, args: argparse.Namespace) -> int:
 
     for path in install(app.config, args.dest, args.user, args.group):
         print(f"wrote {path}")
-    print("next: systemctl daemon-reload && systemctl enable --now axiomd-watcher "
-          "axiomd-relay axiomd-worker@{1..4}")
+    print("next: systemctl daemon-reload && systemctl enable --now axiomd.target axiomd-watcher "
+          "axiomd-relay axiomd-worker@{1..4} axiomd-metrics.timer  (only the ones this host runs)")
     return EXIT_OK
 
 

@@ -139,6 +139,18 @@ class ConfigFile:
     color: ColorSettings = field(default_factory=ColorSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    status: StatusSettings = field(default_factory=lambda: StatusSettings())
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    """Limits past which `axiomd status` calls the pipeline unhealthy (`[status]`)."""
+
+    stale_heartbeat_seconds: float = setting(60.0, **SECONDS)
+    outbox_max_age_seconds: float = setting(300.0, **SECONDS)
+    max_failures_last_hour: int = setting(0, at_least=0)
+    heartbeat_expire_seconds: float = setting(86400.0, **SECONDS)
+    textfile_dir: Path = Path("/var/lib/prometheus/node-exporter")
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ class Config:
     color: ColorSettings = field(default_factory=ColorSettings)
     events_webhooks: tuple[Webhook, ...] = ()
     api: ApiSettings = field(default_factory=ApiSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
 
     def root(self, name: str) -> DropRoot:
         for root in self.watch.roots:
@@ -268,6 +281,8 @@ class _Reader:
             color=dataclasses.replace(file.color, config=self.color_config(file.color.config)),
             events_webhooks=file.events.webhooks,
             api=file.api,
+            status=dataclasses.replace(file.status,
+                                       textfile_dir=self.path(file.status.textfile_dir)),
         )
 
     def color_config(self, value: str) -> str:

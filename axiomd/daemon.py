@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.engine import Engine
 
-from axiomd.catalog.models import heartbeat_t, utcnow
+from axiomd.catalog import heartbeats
 from axiomd.config import Config, load_config
 from axiomd.errors import ConfigError
 from axiomd.identity import heartbeat_name, host
@@ -107,15 +107,7 @@ class Pulse:
         self._last = now
         sd_notify("WATCHDOG=1")
         try:
-            with self.engine.begin() as conn:
-                updated = conn.execute(
-                    heartbeat_t.update().where(heartbeat_t.c.process == self.process)
-                    .values(seen_at=utcnow())
-                ).rowcount
-                if not updated:
-                    conn.execute(heartbeat_t.insert().values(
-                        process=self.process, role=self.role, host=host(),
-                        seen_at=utcnow()))
+            heartbeats.beat(self.engine, self.process, self.role, host())
         except Exception as exc:  # the catalog being down must not stop the daemon
             log.warning("daemon.heartbeat_failed", role=self.role, error=str(exc))
 
@@ -125,8 +117,8 @@ class Pulse:
         if self._thread is not None:
             self._thread.join(timeout=5)
         sd_notify("STOPPING=1")
-        with contextlib.suppress(Exception), self.engine.begin() as conn:
-            conn.execute(heartbeat_t.delete().where(heartbeat_t.c.process == self.process))
+        with contextlib.suppress(Exception):
+            heartbeats.forget(self.engine, self.process)
 
 
 def reload_config(current: Config, role: str) -> Config | None:

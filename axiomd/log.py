@@ -64,12 +64,21 @@ def configure_logging(
     _route_library_logs()
 
 
+# Libraries whose records describe a condition axiomd reports itself, once and with its
+# cause (pika: 7 error records per failed reconnect, while axiomd logs
+# `worker.broker_unavailable` / relay events): kept, but at debug.
+QUIET_LIBRARIES = frozenset({"pika"})
+
+
 class _ToStructlog(logging.Handler):
     """Libraries (watchdog, pika) log through stdlib logging and warnings: same JSON lines."""
 
     def emit(self, record: logging.LogRecord) -> None:
         log = structlog.get_logger(component="library")
-        if record.levelno >= logging.ERROR:
+        if record.name.split(".", 1)[0] in QUIET_LIBRARIES:
+            log.debug("library.message", logger=record.name, message=record.getMessage(),
+                      library_level=record.levelname.lower())
+        elif record.levelno >= logging.ERROR:
             log.error("library.message", logger=record.name, message=record.getMessage())
         else:
             log.warning("library.message", logger=record.name, message=record.getMessage())

@@ -131,6 +131,8 @@ class Heartbeat(Base):
     role: Mapped[str] = mapped_column(String(32))
     host: Mapped[str] = mapped_column(String(255))
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the process reports about itself, e.g. a watcher's missing or polled roots.
+    detail: Mapped[dict[str, Any] | None]
 
 
 asset_t = Asset.__table__

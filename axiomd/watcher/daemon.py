@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from axiomd.catalog import heartbeats
 from axiomd.config import Config, DropRoot
 from axiomd.daemon import Backoff, Service, Shutdown
+from axiomd.identity import heartbeat_name
 from axiomd.ingest import Ingestor
 from axiomd.log import get_logger
 from axiomd.naming import ParsedName
@@ -55,6 +57,7 @@ class Watcher(Service):
         self.pause_until = 0.0
         self.processed = 0
         self.last_rescan = self.last_root_check = 0.0
+        self.reported_roots: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -76,9 +79,24 @@ class Watcher(Service):
             for root in self.sources.check_roots():
                 self._scan(root, root.path)
             self.last_root_check = now
+        self._report_roots()
         if now >= self.pause_until:
             self.ingest_due()
         self._wait()
+
+    def _report_roots(self) -> None:
+        """Missing roots, and roots polled because inotify ran out, go on this watcher's
+        heartbeat, for `axiomd status`."""
+        by_choice = {r.name for r in self.config.watch.roots if r.poll}
+        state = (frozenset(self.sources.missing), frozenset(self.sources.polled - by_choice))
+        if state == self.reported_roots:
+            return
+        try:
+            heartbeats.report_roots(self.engine, heartbeat_name(self.role), *state)
+        except Exception as exc:  # the catalog being down is reported by ingest itself
+            log.warning("daemon.heartbeat_failed", role=self.role, error=str(exc))
+            return
+        self.reported_roots = state
 
     def reload(self, config: Config) -> None:
         """Naming rules, ignore globs, settle times and presets change live; roots need a
