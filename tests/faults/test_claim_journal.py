@@ -30,19 +30,16 @@ SEQUENCE = "TST_SQ010_SH0010_comp"
 FRAMES = range(1001, 2001)
 
 
-def _frames(render: Path) -> list[Path]:
-    """1,000 copies of one 16x16 PNG, named as a sequence, rendered outside the drop root."""
-    render.mkdir()
-    one = render / "one.png"
+def _render(render: Path) -> Path:
+    """1,000 copies of one 16x16 PNG, named as a sequence, in a folder outside the drop root."""
+    render.mkdir(parents=True)
+    one = render.parent / "one.png"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "color=c=red:s=16x16", "-frames:v", "1", str(one)], check=True)
-    frames = []
     for number in FRAMES:
-        frame = render / f"{SEQUENCE}_v001.{number}.png"
-        shutil.copyfile(one, frame)
-        frames.append(frame)
+        shutil.copyfile(one, render / f"{SEQUENCE}_v001.{number}.png")
     one.unlink()
-    return frames
+    return render
 
 
 def _singles(folder: Path, first: int, count: int) -> dict[str, str]:
@@ -116,7 +113,7 @@ def test_kill_9_while_claiming_a_long_sequence_puts_every_frame_back_or_in_the_s
     engine = make_engine(pg_url)
     schema.upgrade(engine)
     drop = tmp_path / "drop" / "comp"
-    frames = _frames(tmp_path / "render")
+    render = _render(tmp_path / "render" / "sub")
     staging = drop / ".axiomd" / "staging"
     host = socket.gethostname()
 
@@ -127,12 +124,10 @@ def test_kill_9_while_claiming_a_long_sequence_puts_every_frame_back_or_in_the_s
         wait_for(lambda w=watcher: any(e.get("event") == "watch.started" for e in w.events()),
                  30, "the watcher to start")
         if round_ == 0:
-            (drop / "sub").mkdir()
-            for frame in frames:
-                os.rename(frame, drop / "sub" / frame.name)
+            os.rename(render, drop / "sub")  # the artist moves the render folder in
         sums |= _singles(drop / ("" if round_ % 2 else "shots"), round_ * 40, 40)
         held.append(_kill_while_claiming(watcher, staging / f"{host}.{watcher.proc.pid}",
-                                         (0.005, 0.015, 0.03)[round_], 15))
+                                         (0.005, 0.015, 0.03)[round_], 10))
         watcher.kill()
         if SEQUENCE in _everything(engine):
             break
