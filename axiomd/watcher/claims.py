@@ -107,13 +107,12 @@ class _Journal:
             if journal.tell() > self._compact_at:
                 journal = self._compact(journal)
             try:
-                written = journal.write(line)
+                if journal.write(line) != len(line):
+                    raise OSError(errno.ENOSPC, "the claims journal took part of a line",
+                                  str(self.path))
             except OSError:
-                written = None
-            if written != len(line):
                 self._close()  # reopening ends a line this one may have left torn
-                raise OSError(errno.ENOSPC, "the claims journal could not be written",
-                              str(self.path))
+                raise
             self._in_flight.add(staged)
 
     def landed(self, staged: str) -> None:
