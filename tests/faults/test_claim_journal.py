@@ -127,7 +127,7 @@ def test_kill_9_while_claiming_a_long_sequence_puts_every_frame_back_or_in_the_s
             os.rename(render, drop / "sub")  # the artist moves the render folder in
         sums |= _singles(drop / ("" if round_ % 2 else "shots"), round_ * 40, 40)
         held.append(_kill_while_claiming(watcher, staging / f"{host}.{watcher.proc.pid}",
-                                         (0.005, 0.015, 0.03)[round_], 10))
+                                         (0.005, 0.03, 0.08)[round_], 10))
         watcher.kill()
         if SEQUENCE in _everything(engine):
             break
