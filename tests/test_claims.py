@@ -134,3 +134,19 @@ def test_frames_with_names_too_long_to_prefix_are_claimed_apart(tmp_path: Path) 
     assert len(os.listdir(area.folder)) == 3  # two frames and the journal
     assert {c.rel for c in leftover_claims(area.folder)} == {Path(long.format(n))
                                                             for n in (1001, 1002)}
+
+
+def test_compaction_keeps_the_line_of_a_claim_whose_rename_is_under_way(tmp_path: Path) -> None:
+    """A line journaled by one thread survives another thread's compaction before its rename."""
+    root = tmp_path / "comp"
+    area = ClaimArea(root, "vm", pid=17)
+    journal = claims._journal_of(area.folder)
+    staged = f"0123456789ab.{FRAME.format(1001)}"
+    journal.record(staged, "0123456789ab", Path("sub") / FRAME.format(1001))
+    for i in range(1500):  # claims of files already gone: lines compaction may drop
+        assert area.claim(root / f"gone{i}.mov", Path(f"gone{i}.mov")) is None
+    assert len((area.folder / JOURNAL).read_bytes().splitlines()) < 1500
+    (area.folder / staged).write_bytes(b"frame")  # the rename lands
+    journal.landed(staged)
+    [claim] = leftover_claims(area.folder)
+    assert claim.rel == Path("sub") / FRAME.format(1001)
