@@ -1,7 +1,8 @@
 """kill -9 while the watcher claims a 1,000-frame sequence and a burst of single files.
 
-A real watcher process on PostgreSQL; the test watches the process's claim folder and
-kills it when it holds some but not all frames, several times, then lets a watcher finish.
+A real watcher process on PostgreSQL, killed a few milliseconds after it starts claiming
+the sequence (a different moment in each of three rounds, each restart recovering what
+the last one held), then a watcher that runs to the end.
 Every file must end up exactly once: in the store as part of a version, or never having
 left its folder. A claimed frame that recovery puts back under a wrong name, or loses,
 shows as a rejected file, a short sequence, or a version count that never arrives.
