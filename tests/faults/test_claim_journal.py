@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.versions import VersionInfo, list_assets, list_versions
-from tests.conftest import Daemon, wait_for
+from tests.helpers import Daemon, wait_for
 
 SEQUENCE = "TST_SQ010_SH0010_comp"
 FRAMES = range(1001, 2001)
