@@ -233,10 +233,14 @@ class Intake:
         log.info("ingest.settled", file=str(pattern), frames=len(frames))
         area = self.claims(root)
         shared = uuid.uuid4().hex[:12]
-        claims = [c for p in sorted(frames)
-                  if (c := area.claim(p, p.relative_to(root.path), random=shared)) is not None]
-        if not claims:
-            return []
+        claimed = [area.claim(p, p.relative_to(root.path), random=shared) for p in sorted(frames)]
+        claims = [c for c in claimed if c is not None]
+        if len(claims) < len(claimed):
+            # A frame vanished after it settled (or another watcher took it): never record
+            # the sequence short. Put back what was taken; what is there settles again.
+            for claim in claims:
+                put_back(claim.staged, root.path / claim.rel)
+            return [(p, s) for p in frames if (s := snapshot_of(p)) is not None]
         rule = self.rule_for(root)
         try:
             outcome = self.ingestor.ingest_sequence(

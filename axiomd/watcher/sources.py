@@ -87,6 +87,8 @@ class _Events(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("deleted", "opened", "closed_no_write"):
             return
+        if event.is_directory and event.event_type == "modified":
+            return  # its files bring their own events; rescanning it for each is quadratic
         path = event.dest_path if event.event_type == "moved" else event.src_path
         self.inbox.put(Path(os.fsdecode(path)))
 
