@@ -91,6 +91,7 @@ class WatchSettings:
     receipt_days: float = setting(7.0, at_least=0)
     empty_file_seconds: float = setting(300.0, **SECONDS)
     gap_wait_seconds: float = setting(60.0, at_least=0)
+    adopt_after_seconds: float = setting(120.0, **SECONDS)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
 """Who did it: the names that processes, tokens and leases carry, built and read here only.
 
-    process    host.pid              a running axiomd process (its claim folder)
-    token      host.pid.random12     one staged file or image sequence (store, catalog)
-    worker     host.pid.random6      the lease owner a worker writes on the jobs it holds
-    heartbeat  role@host.pid         one daemon's row in the heartbeat table
+    process    host.pid.instance              a running axiomd process (its claim folder)
+    token      host.pid.instance.random12     one staged file or sequence (store, catalog)
+    worker     host.pid.instance.random6      the lease owner on the jobs a worker holds
+    heartbeat  role@host.pid.instance         one daemon's row in the heartbeat table
 
-Host names may themselves contain dots, so names are read from the right.
+The instance (`i` and 7 hex digits) is new at every start: a container's PID 1, or a pid
+reused after a reboot, is the same host and pid as a process that is gone, never the
+same instance. Host names may themselves contain dots, so names are read from the
+right; names from before instances (`host.pid`) are still read.
 """
 
 from __future__ import annotations
@@ -15,18 +18,21 @@ import socket
 import uuid
 from typing import NamedTuple
 
+INSTANCE = f"i{uuid.uuid4().hex[:7]}"
+
 
 class Owner(NamedTuple):
     host: str
     pid: int
+    instance: str | None = None
 
 
 def host() -> str:
     return socket.gethostname()
 
 
-def process_name(pid: int | None = None) -> str:
-    return f"{host()}.{pid or os.getpid()}"
+def process_name() -> str:
+    return f"{host()}.{os.getpid()}.{INSTANCE}"
 
 
 def new_token() -> str:
@@ -43,9 +49,14 @@ def heartbeat_name(role: str) -> str:
 
 
 def owner_of(process: str) -> Owner | None:
-    """`host.pid` → Owner; None for anything else."""
-    name, _, pid = process.rpartition(".")
-    return Owner(name, int(pid)) if name and pid.isdigit() else None
+    """`host.pid.instance` (or an older `host.pid`) → Owner; None for anything else."""
+    rest, _, last = process.rpartition(".")
+    if last.isdigit():
+        return Owner(rest, int(last)) if rest else None
+    name, _, pid = rest.rpartition(".")
+    if not (name and pid.isdigit() and last.startswith("i") and len(last) == 8):
+        return None
+    return Owner(name, int(pid), last)
 
 
 def token_owner(token: str) -> Owner | None:
@@ -63,11 +74,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def is_me(owner: Owner | None) -> bool:
+    return owner is not None and owner == (host(), os.getpid(), INSTANCE)
+
+
 def left_by_dead_process(owner: Owner | None) -> bool:
     """True for what a process of this host left behind and can no longer finish itself.
 
-    Another host's processes cannot be checked from here; this process is alive.
+    Another host's processes cannot be checked from here (their heartbeats tell); this
+    process is alive; an earlier process with this process's pid is not.
     """
-    if owner is None or owner.host != host() or owner.pid == os.getpid():
+    if owner is None or owner.host != host() or is_me(owner):
         return False
-    return not pid_alive(owner.pid)
+    return owner.pid == os.getpid() or not pid_alive(owner.pid)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import pwd
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -363,15 +363,17 @@ class Ingestor:
             raise UnpublishedVersion(version, staged, exc) from exc
         return version
 
-    def recover_staged(self) -> int:
-        """Finish or clear what crashed processes of this host left in the store's staging.
+    def recover_staged(self, adopted: Collection[str] = ()) -> int:
+        """Finish or clear what crashed processes left in the store's staging: those of
+        this host, and the `adopted` processes (of any host) a watcher took over.
 
         A token with a committed version is published; a token without one is discarded
         (its source is still where it came from). Tokens of live processes are left alone.
         """
         recovered = 0
         for token in self.store.staged_tokens():
-            if not left_by_dead_process(token_owner(token)):
+            made_by = token.rpartition(".")[0]
+            if made_by not in adopted and not left_by_dead_process(token_owner(token)):
                 continue
             version = find_by_token(self.engine, token)
             staged = self.store.staged_path(token)

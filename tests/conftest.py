@@ -164,8 +164,8 @@ def daemons() -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
     def start(config: Path, *args: str, env: dict[str, str] | None = None,
-              host: str | None = None) -> Daemon:
-        daemon = Daemon(config, *args, env=env, host=host)
+              host: str | None = None, pid_one: bool = False) -> Daemon:
+        daemon = Daemon(config, *args, env=env, host=host, pid_one=pid_one)
         started.append(daemon)
         return daemon
 

@@ -121,13 +121,15 @@ class Daemon:
     """A real axiomd process, its output in a log file the test can read."""
 
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None,
-                 host: str | None = None) -> None:
+                 host: str | None = None, pid_one: bool = False) -> None:
         self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = [sys.executable, "-m", "axiomd", "--config", str(config), *args]
         if host is not None:  # a separate host: its own UTS namespace and hostname
-            command = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh",
-                       *command]
+            # pid_one: a container's main process, PID 1 at every start
+            pid = ["--pid", "--fork", "--kill-child"] if pid_one else []
+            command = ["unshare", "--uts", *pid, "sh", "-c", f'hostname {host} && exec "$@"',
+                       "sh", *command]
         self.proc = subprocess.Popen(
             command,
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Claiming a dropped file: rename it into this process's own folder in the drop root.
 
-`<root>/.axiomd/staging/<host>.<pid>/<random>.<name>`: the rename is atomic, so of
+`<root>/.axiomd/staging/<host>.<pid>.<instance>/<random>.<name>`: the rename is atomic, so of
 several watchers exactly one gets each file, and the file never leaves the artist's
 filesystem. Before the rename, a journal line records where the file came from (its
 path relative to the root, subfolders included), so if the process dies the file can go
@@ -176,8 +176,8 @@ def _journal_of(folder: Path) -> _Journal:
 
 
 class ClaimArea:
-    def __init__(self, root: Path, host: str, pid: int | None = None) -> None:
-        self.owner = f"{host}.{pid or os.getpid()}"
+    def __init__(self, root: Path, owner: str) -> None:
+        self.owner = owner
         self.folder = root / WORKDIR / STAGING / self.owner
         self._journal = _journal_of(self.folder)
 
@@ -213,14 +213,18 @@ def _safe_rel(rel: str) -> Path | None:
     return Path(rel)
 
 
-def leftover_claims(folder: Path) -> Iterator[Claim]:
+def leftover_claims(folder: Path, owner: str | None = None,
+                    root: Path | None = None) -> Iterator[Claim]:
     """The files a dead process still held in `folder`, with where each came from.
 
-    A file the journal does not place (it should not happen) goes to the root's top
-    folder under its own name, and the log says so rather than guessing a subfolder.
+    `owner` is the process that claimed them (the folder's name, unless the folder was
+    adopted under another name); `root` the drop root. A file the journal does not place
+    (it should not happen) goes to the root's top folder under its own name, and the log
+    says so rather than guessing a subfolder.
     """
     origins = _origins(folder / JOURNAL)
-    root = folder.parent.parent.parent
+    owner = owner or folder.name
+    root = root or folder.parent.parent.parent
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(JOURNAL) or not entry.is_file():
             continue
@@ -232,4 +236,4 @@ def leftover_claims(folder: Path) -> Iterator[Claim]:
             log.warning("ingest.recovered", file=str(root / rel), staged=str(entry),
                         action="returned_unknown_origin",
                         reason="the claims journal does not say where this file came from")
-        yield Claim(f"{folder.name}.{random}", entry, rel)
+        yield Claim(f"{owner}.{random}", entry, rel)

@@ -29,8 +29,8 @@ from axiomd.log import get_logger
 from axiomd.naming import ParsedName
 from axiomd.sequences import is_sequence, sequence_name
 from axiomd.watcher.batching import Batcher
-from axiomd.watcher.intake import Intake
-from axiomd.watcher.recovery import recover
+from axiomd.watcher.intake import DEFERRING, Intake
+from axiomd.watcher.recovery import live_processes, recover
 from axiomd.watcher.settle import SettleTracker, Snapshot
 from axiomd.watcher.sources import DropSources, walk, wanted
 
@@ -56,13 +56,13 @@ class Watcher(Service):
         self.backoff = Backoff(first=0.5, cap=10.0)
         self.pause_until = 0.0
         self.processed = 0
-        self.last_rescan = self.last_root_check = 0.0
+        self.last_rescan = self.last_root_check = self.last_adoption = 0.0
         self.reported_roots: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 
     # -- the loop --------------------------------------------------------------------------
 
     def start(self) -> None:
-        recover(self.ingestor, self.config.watch.roots)
+        self._adopt_orphans()
         self.sources.start()
         log.info("watch.started", roots=[str(r.path) for r in self.config.watch.roots])
         self.rescan()
@@ -80,9 +80,20 @@ class Watcher(Service):
                 self._scan(root, root.path)
             self.last_root_check = now
         self._report_roots()
+        if now - self.last_adoption >= self.config.watch.adopt_after_seconds / 4:
+            try:
+                self._adopt_orphans()
+            except DEFERRING as exc:  # the catalog is away: ingest reports it; try later
+                log.warning("watch.adopt_failed", error=str(exc))
         if now >= self.pause_until:
             self.ingest_due()
         self._wait()
+
+    def _adopt_orphans(self) -> None:
+        """Finish the claims of watchers that died (here, or on a host gone silent)."""
+        self.last_adoption = self.clock()
+        live = live_processes(self.ingestor, self.config.watch.adopt_after_seconds)
+        recover(self.ingestor, self.config.watch.roots, live)
 
     def _report_roots(self) -> None:
         """Missing roots, and roots polled because inotify ran out, go on this watcher's

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from axiomd.config import DropRoot
 from axiomd.errors import CatalogUnavailable, StoreError
+from axiomd.identity import process_name
 from axiomd.ingest import Ingestor, UnpublishedVersion
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule
@@ -89,7 +90,7 @@ class Intake:
     def claims(self, root: DropRoot) -> ClaimArea:
         with self._areas_lock:
             if root.name not in self._areas:
-                self._areas[root.name] = ClaimArea(root.path, self.ingestor.host)
+                self._areas[root.name] = ClaimArea(root.path, process_name())
             return self._areas[root.name]
 
     def work(self, groups: Sequence[list[Item]], root_of: Callable[[Path], DropRoot | None],

@@ -34,7 +34,7 @@ def test_claims_from_many_threads_each_come_back_with_their_own_origin(tmp_path:
                for t in range(5)]
     for rel in frames + [r for batch in singles for r in batch]:
         _drop(root, rel)
-    area = ClaimArea(root, "vm", pid=4242)
+    area = ClaimArea(root, "vm.4242.iabcdef0")
     made: list[Claim] = []
     lock = threading.Lock()
 
@@ -60,7 +60,7 @@ def test_claims_from_many_threads_each_come_back_with_their_own_origin(tmp_path:
 def test_compaction_keeps_every_claim_still_in_the_folder(tmp_path: Path) -> None:
     """Past its size limit the journal forgets finished claims and only those."""
     root = tmp_path / "comp"
-    area = ClaimArea(root, "vm", pid=4242)
+    area = ClaimArea(root, "vm.4242.iabcdef0")
     kept: list[Claim] = []
     for i in range(2000):
         rel = f"sub/TST_SQ020_SH{i:04d}_comp_v001.mov"
@@ -80,7 +80,7 @@ def test_a_torn_last_line_is_skipped_and_the_next_claim_is_still_read(tmp_path: 
     """A process killed mid-line leaves the lines before it readable, and a successor with
     its pid (a container restart) appends after it without losing its own first line."""
     root = tmp_path / "comp"
-    first = ClaimArea(root, "vm", pid=7)
+    first = ClaimArea(root, "vm.7.iabcdef0")
     before = first.claim(_drop(root, "a/TST_SQ020_SH0001_comp_v001.mov"),
                          Path("a/TST_SQ020_SH0001_comp_v001.mov"))
     with open(first.folder / JOURNAL, "ab") as journal:
@@ -89,7 +89,7 @@ def test_a_torn_last_line_is_skipped_and_the_next_claim_is_still_read(tmp_path: 
     assert _by_file(list(leftover_claims(first.folder))) == _by_file([before])
 
     claims._journals.clear()  # a new process: nothing shared with the dead one
-    after = ClaimArea(root, "vm", pid=7).claim(_drop(root, "b/TST_SQ020_SH0002_comp_v001.mov"),
+    after = ClaimArea(root, "vm.7.iabcdef0").claim(_drop(root, "b/TST_SQ020_SH0002_comp_v001.mov"),
                                                Path("b/TST_SQ020_SH0002_comp_v001.mov"))
     assert after is not None
     assert _by_file(list(leftover_claims(first.folder))) == _by_file([before, after])
@@ -98,7 +98,7 @@ def test_a_torn_last_line_is_skipped_and_the_next_claim_is_still_read(tmp_path: 
 def test_two_claim_areas_of_one_folder_share_one_journal(tmp_path: Path) -> None:
     """A second ClaimArea for the same root (made in a race) cannot fork the journal."""
     root = tmp_path / "comp"
-    one, two = ClaimArea(root, "vm", pid=9), ClaimArea(root, "vm", pid=9)
+    one, two = ClaimArea(root, "vm.9.iabcdef0"), ClaimArea(root, "vm.9.iabcdef0")
     made = []
     for i in range(1500):
         rel = f"s/TST_SQ020_SH{i:04d}_comp_v001.mov"
@@ -112,13 +112,13 @@ def test_a_claimed_file_the_journal_does_not_place_goes_to_the_top_folder_and_is
         tmp_path: Path) -> None:
     """No journal line: its own name in the root's top folder, never a guessed subfolder."""
     root = tmp_path / "comp"
-    area = ClaimArea(root, "vm", pid=11)
+    area = ClaimArea(root, "vm.11.iabcdef0")
     area.folder.mkdir(parents=True)
     (area.folder / f"0123456789ab.{FRAME.format(1001)}").write_bytes(b"x")
     with capture_logs() as logs:
         [claim] = leftover_claims(area.folder)
     assert claim.rel == Path(FRAME.format(1001))
-    assert claim.token == "vm.11.0123456789ab"
+    assert claim.token == "vm.11.iabcdef0.0123456789ab"
     assert [(e["event"], e["action"]) for e in logs] == [
         ("ingest.recovered", "returned_unknown_origin")]
 
@@ -127,7 +127,7 @@ def test_frames_with_names_too_long_to_prefix_are_claimed_apart(tmp_path: Path) 
     """Two long-named frames of one sequence keep distinct claimed names, so none is lost."""
     root = tmp_path / "comp"
     long = "TST_SQ010_SH0010_" + "x" * 220 + "_v001.{:04d}.png"
-    area = ClaimArea(root, "vm", pid=13)
+    area = ClaimArea(root, "vm.13.iabcdef0")
     claims = [area.claim(_drop(root, long.format(n)), Path(long.format(n)), random="0123456789ab")
               for n in (1001, 1002)]
     assert all(c is not None for c in claims)
@@ -139,7 +139,7 @@ def test_frames_with_names_too_long_to_prefix_are_claimed_apart(tmp_path: Path) 
 def test_compaction_keeps_the_line_of_a_claim_whose_rename_is_under_way(tmp_path: Path) -> None:
     """A line journaled by one thread survives another thread's compaction before its rename."""
     root = tmp_path / "comp"
-    area = ClaimArea(root, "vm", pid=17)
+    area = ClaimArea(root, "vm.17.iabcdef0")
     journal = claims._journal_of(area.folder)
     staged = f"0123456789ab.{FRAME.format(1001)}"
     journal.record(staged, "0123456789ab", Path("sub") / FRAME.format(1001))
