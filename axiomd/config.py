@@ -104,6 +104,7 @@ class WorkerSettings:
     prefetch: int = setting(1, at_least=1)
     early_ack_seconds: float = setting(900.0, **SECONDS)
     shutdown_grace_seconds: float = setting(30.0, **SECONDS)
+    takeover_after_seconds: float = setting(20.0, at_least=10)
 
 
 @dataclass(frozen=True)

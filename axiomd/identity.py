@@ -44,8 +44,13 @@ def worker_name() -> str:
     return f"{process_name()}.{uuid.uuid4().hex[:6]}"
 
 
-def heartbeat_name(role: str) -> str:
-    return f"{role}@{process_name()}"
+def heartbeat_name(role: str, process: str | None = None) -> str:
+    return f"{role}@{process or process_name()}"
+
+
+def worker_process(worker: str) -> str:
+    """`host.pid.instance.random6` (a lease owner) → the process it runs in."""
+    return worker.rpartition(".")[0]
 
 
 def owner_of(process: str) -> Owner | None:

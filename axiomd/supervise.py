@@ -7,17 +7,39 @@ again after a short pause; on shutdown each child gets SIGTERM and its own grace
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from axiomd.daemon import Shutdown
 from axiomd.log import get_logger
 
 log = get_logger("supervisor")
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def dies_with_parent() -> Callable[[], None]:
+    """A `preexec_fn` that has the kernel SIGKILL the child when its parent dies.
+
+    Outside systemd (whose KillMode cleans up) a kill -9'd worker would otherwise leave
+    its ffmpeg encoding for nobody. The kernel watches the thread that started the
+    child, so start children from threads that live as long as the work does.
+    """
+    parent = os.getpid()
+
+    def arm() -> None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return arm
 
 
 class Children:
@@ -35,7 +57,7 @@ class Children:
         # Own session: terminal Ctrl-C and systemd's SIGTERM reach the parent only, which
         # forwards one SIGTERM, so a child never mistakes it for a second, urgent one.
         self.procs[i] = subprocess.Popen(self.commands[i], stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=dies_with_parent())
         log.info("supervisor.started", child=i, child_pid=self.procs[i].pid,
                  command=" ".join(self.commands[i][2:]))
 

@@ -275,3 +275,33 @@ def test_embedded_worker_claims_jobs_from_the_catalog(
     daemons(config, "worker")
     wait_for(lambda: all_done(engine), 60, "all embedded jobs done")
     engine.dispose()
+
+
+def test_a_job_whose_worker_died_on_this_host_is_taken_over_at_once(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+    """The redelivered message is run as soon as it arrives, not when the lease runs out."""
+    config, engine = setup(sleep=4.0, lease=300)
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    first = daemons(config, "worker")
+    wait_for(lambda: job_states(engine) == [("running", 1)], 30, "the job to start")
+    first.kill()
+    second = daemons(config, "worker")
+    wait_for(lambda: all_done(engine), 30, "the job to be taken over and done")
+    assert job_states(engine) == [("done", 2)]
+    assert any(e.get("event") == "job.taken_over" for e in second.events())
+
+
+def test_a_job_whose_worker_host_went_silent_is_taken_over_before_its_lease_ends(
+        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+    """Another host's worker is known dead once its heartbeat has been silent long enough."""
+    config, engine = setup(sleep=4.0, lease=300, extra_worker="takeover_after_seconds = 10")
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    first = daemons(config, "worker", host="workera")
+    wait_for(lambda: job_states(engine) == [("running", 1)], 30, "the job to start")
+    first.kill()
+    second = daemons(config, "worker", host="workerb")
+    wait_for(lambda: all_done(engine), 60, "the job to be taken over and done")
+    assert job_states(engine) == [("done", 2)]
+    assert any(e.get("event") == "job.taken_over" for e in second.events())

@@ -86,6 +86,13 @@ def recent(engine: Engine, since: datetime) -> list[Heartbeat]:
     return [Heartbeat(r.process, r.role, r.host, r.seen_at, r.detail) for r in rows]
 
 
+def last_seen(engine: Engine, process: str) -> datetime | None:
+    """When `process` (`role@host.pid.instance`) last beat; None if it never did or left."""
+    with engine.connect() as conn:
+        return conn.execute(select(heartbeat_t.c.seen_at)
+                            .where(heartbeat_t.c.process == process)).scalar()
+
+
 def forget_host(engine: Engine, host: str) -> int:
     """Retire a host on purpose: delete all its processes' heartbeats; how many went."""
     with engine.begin() as conn:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from axiomd.catalog import statements as sql
-from axiomd.catalog.backends import backend_for
+from axiomd.catalog.backends import Take, backend_for
 from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
 from axiomd.catalog.outbox import enqueue
@@ -75,20 +75,34 @@ class JobInfo:
 
 def claim_next(engine: Engine, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Embedded mode: take the oldest claimable job (SKIP LOCKED on PostgreSQL)."""
-    return _take(engine, {}, owner, lease_seconds)
+    return _take(engine, Take.NEXT, {}, owner, lease_seconds)
 
 
 def claim(engine: Engine, job_id: int, owner: str, lease_seconds: float) -> ClaimedJob | None:
     """Broker mode: take the job a message named, unless it is done, failed or leased."""
-    return _take(engine, {"id": job_id}, owner, lease_seconds)
+    return _take(engine, Take.BY_ID, {"id": job_id}, owner, lease_seconds)
 
 
-def _take(engine: Engine, params: dict[str, Any], owner: str,
+def take_over(engine: Engine, job_id: int, dead: str, owner: str,
+              lease_seconds: float) -> ClaimedJob | None:
+    """Take a running job from `dead`, a holder known to be gone, before its lease ends."""
+    return _take(engine, Take.FROM_DEAD, {"id": job_id, "dead": dead}, owner, lease_seconds)
+
+
+def holder(engine: Engine, job_id: int) -> tuple[str, str | None] | None:
+    """(status, lease owner) of a job, or None if there is no such job."""
+    with engine.connect() as conn:
+        row = conn.execute(select(job_t.c.status, job_t.c.lease_owner)
+                           .where(job_t.c.id == job_id)).first()
+    return None if row is None else (row.status, row.lease_owner)
+
+
+def _take(engine: Engine, which: Take, params: dict[str, Any], owner: str,
           lease_seconds: float) -> ClaimedJob | None:
     now = utcnow()
     row = backend_for(engine).take_job(
         engine, {**params, "owner": owner, "now": now,
-                 "expires": now + timedelta(seconds=lease_seconds)}, by_id="id" in params)
+                 "expires": now + timedelta(seconds=lease_seconds)}, which)
     if row is None:
         return None
     return ClaimedJob(

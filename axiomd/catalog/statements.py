@@ -83,6 +83,8 @@ NEXT = "id = (SELECT id FROM job WHERE {claimable} ORDER BY id LIMIT 1 {lock})"
 # A message is the trigger in broker mode: a queued job is due even if its retry delay
 # has not quite run out by this host's clock.
 BY_ID = f"id = :id AND (status = {QUEUED} OR (status = {RUNNING} AND lease_expires_at < :now))"
+# Taking over from a worker known to be dead: its lease may not have run out yet.
+FROM_DEAD = f"id = :id AND status = {RUNNING} AND lease_owner = :dead"
 STARTED = f"CASE WHEN status = {PENDING} THEN {PROCESSING} ELSE status END"
 
 # -- finishing a job ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 from axiomd.consumers.ffmpeg_args import probe_args
 from axiomd.errors import JobFailed
+from axiomd.supervise import dies_with_parent
 
 STDERR_TAIL_LINES = 30
 
@@ -73,6 +74,7 @@ class FFmpegRun:
         try:
             proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True, text=True,
+                                    preexec_fn=dies_with_parent(),
                                     errors="replace")
         except FileNotFoundError as exc:
             raise JobFailed("ffmpeg is not installed on this worker (apt-get install ffmpeg)") from exc

@@ -24,13 +24,23 @@ from pika.spec import Basic, BasicProperties
 from sqlalchemy.exc import DBAPIError
 
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
-from axiomd.catalog import jobs
+from axiomd.catalog import heartbeats, jobs
 from axiomd.catalog.db import DRIVER_ERRORS, redact
+from axiomd.catalog.jobs import ClaimedJob
+from axiomd.catalog.models import utcnow
 from axiomd.config import Config
 from axiomd.consumers.runner import JobRunner, RunOutcome
 from axiomd.daemon import Service, Shutdown
 from axiomd.errors import BrokerError, CatalogUnavailable, MalformedMessage
-from axiomd.identity import worker_name
+from axiomd.identity import (
+    heartbeat_name,
+    host,
+    left_by_dead_process,
+    owner_of,
+    worker_name,
+    worker_process,
+)
+from axiomd.lifecycle import JobState
 from axiomd.log import get_logger
 from axiomd.messages import decode
 from axiomd.store import Store
@@ -217,6 +227,41 @@ class RabbitWorker(_Worker):
 
         self.future = self.executor.submit(work)
 
+    def _take_over(self, job_id: int) -> ClaimedJob | None:
+        """A redelivered job whose worker is gone is taken over now, not at lease expiry.
+
+        RabbitMQ hands a dead worker's message to another within milliseconds, while the
+        catalog still shows the dead worker's lease. Gone is certain at once for a
+        process of this host that no longer runs; for another host it is a heartbeat
+        silent for `takeover_after_seconds`, which this waits for (a little longer than
+        that, at most) before leaving the job to its holder after all.
+        """
+        patience = time.monotonic() + self.config.worker.takeover_after_seconds * 1.5
+        while not self.shutdown.stop_taking.is_set():
+            held = jobs.holder(self.engine, job_id)
+            if held is None or held[0] != JobState.RUNNING or not held[1]:
+                return None
+            process = worker_process(held[1])
+            if self._is_gone(process):
+                job = jobs.take_over(self.engine, job_id, held[1], self.owner,
+                                     self.config.worker.lease_seconds)
+                if job is not None:
+                    log.warning("job.taken_over", job=job_id, from_worker=held[1],
+                                worker=self.owner)
+                return job
+            if time.monotonic() > patience:
+                return None
+            self.shutdown.stop_taking.wait(2.0)
+        return None
+
+    def _is_gone(self, process: str) -> bool:
+        owner = owner_of(process)
+        if owner is not None and owner.host == host():
+            return left_by_dead_process(owner)
+        seen = heartbeats.last_seen(self.engine, heartbeat_name(self.role, process))
+        silent = (utcnow() - seen).total_seconds() if seen else float("inf")
+        return silent > self.config.worker.takeover_after_seconds
+
     def _handle(self, job_id: int, message_id: str | None) -> str:
         """Claim and run one job; the answer says how to settle its message."""
         try:
@@ -225,6 +270,8 @@ class RabbitWorker(_Worker):
             log.warning("worker.catalog_unavailable", job=job_id, error=str(exc))
             time.sleep(1.0)
             return "requeue"
+        if job is None:
+            job = self._take_over(job_id)
         if job is None:
             log.info("job.skipped", job=job_id, message_id=message_id,
                      reason="already done, failed, or held by another worker")

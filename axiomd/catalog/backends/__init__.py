@@ -8,9 +8,16 @@ that SQLite gets from its file lock) differs here, in `postgres.py` and `sqlite.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
+
+
+class Take(Enum):
+    NEXT = "next"
+    BY_ID = "by_id"
+    FROM_DEAD = "from_dead"
 
 
 class Backend:
@@ -22,9 +29,10 @@ class Backend:
         raise NotImplementedError
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
-                 by_id: bool) -> Mapping[str, Any] | None:
-        """Lease a job (the one named by `:id`, or the oldest claimable) and mark its
-        version started; the job's and the version's columns, or None."""
+                 which: Take) -> Mapping[str, Any] | None:
+        """Lease a job (the oldest claimable, the one named by `:id`, or that one from the
+        dead holder `:dead`) and mark its version started; the job's and the version's
+        columns, or None."""
         raise NotImplementedError
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],

@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from axiomd.catalog import prepared
 from axiomd.catalog import statements as sql
-from axiomd.catalog.backends import Backend
+from axiomd.catalog.backends import Backend, Take
 from axiomd.catalog.models import version_t
 from axiomd.catalog.prepared import Prepared
 from axiomd.messages import ROUTING_PREFIX
@@ -35,9 +35,12 @@ def _take_and_start(where: str) -> str:
     )
 
 
-_TAKE_NEXT = Prepared("axiomd_take_next", _take_and_start(
-    sql.NEXT.format(claimable=sql.CLAIMABLE, lock="FOR UPDATE SKIP LOCKED")))
-_TAKE_BY_ID = Prepared("axiomd_take_by_id", _take_and_start(sql.BY_ID))
+_TAKE = {
+    Take.NEXT: Prepared("axiomd_take_next", _take_and_start(
+        sql.NEXT.format(claimable=sql.CLAIMABLE, lock="FOR UPDATE SKIP LOCKED"))),
+    Take.BY_ID: Prepared("axiomd_take_by_id", _take_and_start(sql.BY_ID)),
+    Take.FROM_DEAD: Prepared("axiomd_take_from_dead", _take_and_start(sql.FROM_DEAD)),
+}
 # A version without media holds JSON null (not SQL NULL), which jsonb's || would turn
 # into an array; so anything but an object counts as empty.
 _MERGE_MEDIA = (
@@ -79,8 +82,8 @@ class PostgresBackend(Backend):
         return int(conn.execute(statement, {**params, "prefix": ROUTING_PREFIX}).scalar_one())
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
-                 by_id: bool) -> Mapping[str, Any] | None:
-        row = prepared.run(engine, _TAKE_BY_ID if by_id else _TAKE_NEXT, params)
+                 which: Take) -> Mapping[str, Any] | None:
+        row = prepared.run(engine, _TAKE[which], params)
         return None if row is None else row._asdict()
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],

@@ -10,14 +10,17 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
 from axiomd.catalog import statements as sql
-from axiomd.catalog.backends import Backend
+from axiomd.catalog.backends import Backend, Take
 from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, job_t, version_t
 from axiomd.messages import ROUTING_PREFIX
 
-_TAKE_NEXT = text(sql.TAKE.format(where=sql.NEXT.format(claimable=sql.CLAIMABLE, lock="")))\
-    .bindparams(*sql.STAMPS)
-_TAKE_BY_ID = text(sql.TAKE.format(where=sql.BY_ID)).bindparams(*sql.STAMPS)
+_TAKE = {
+    Take.NEXT: text(sql.TAKE.format(where=sql.NEXT.format(claimable=sql.CLAIMABLE, lock=""))),
+    Take.BY_ID: text(sql.TAKE.format(where=sql.BY_ID)),
+    Take.FROM_DEAD: text(sql.TAKE.format(where=sql.FROM_DEAD)),
+}
+_TAKE = {which: statement.bindparams(*sql.STAMPS) for which, statement in _TAKE.items()}
 _VERSION_STARTED = text(
     f"UPDATE version SET status = {sql.STARTED} "
     "WHERE id = :id RETURNING store_path, checksum, number, original_name, ingest_token, "
@@ -44,9 +47,9 @@ class SQLiteBackend(Backend):
         return version_id
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
-                 by_id: bool) -> Mapping[str, Any] | None:
+                 which: Take) -> Mapping[str, Any] | None:
         def work(conn: Connection) -> Mapping[str, Any] | None:
-            job = conn.execute(_TAKE_BY_ID if by_id else _TAKE_NEXT, params).first()
+            job = conn.execute(_TAKE[which], params).first()
             if job is None:
                 return None
             version = conn.execute(_VERSION_STARTED, {"id": job.version_id}).one()
