@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from axiomd import identity
+from axiomd.catalog.jobs import release_waiting
 from axiomd.catalog.versions import (
     JobSpec,
     NewVersion,
@@ -143,6 +144,7 @@ class Ingestor:
         # A sequence's store side was published by recover_staged already.
         if not is_sequence(version.store_path) and not self.store.path(version.store_path).exists():
             self.store.publish(self.store.stage(claimed, token, link=True), version.store_path)
+            self._published_late(version)
         return version
 
     def rule_for_path(self, path: Path, root_name: str | None) -> NamingRule:
@@ -285,7 +287,12 @@ class Ingestor:
     def finish_publishing(self, held: UnpublishedVersion, origin: Path) -> Outcome:
         """Publish a committed version the store refused earlier; StoreError while it still does."""
         self.store.publish(held.staged, held.version.store_path)
+        self._published_late(held.version)
         return self._accepted(held.version, origin, None)
+
+    def _published_late(self, version: VersionInfo) -> None:
+        """Jobs that found the source missing wait for it: they can run now."""
+        release_waiting(self.engine, version.id, with_outbox=not self.config.broker.embedded)
 
     @staticmethod
     def _accepted(version: VersionInfo, origin: Path, started: float | None) -> Outcome:
@@ -380,6 +387,7 @@ class Ingestor:
             if version is not None:
                 self.store.publish(StagedFile(token, staged, version.checksum, version.size),
                                    version.store_path)
+                self._published_late(version)
                 log.info("ingest.recovered", file=str(staged), asset=version.asset,
                          version=version.label, version_id=version.id, action="published")
                 recovered += 1

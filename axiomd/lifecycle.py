@@ -2,7 +2,10 @@
 
     job:      queued ─claim─▶ running ─▶ done
                  ▲              │
-                 └── retry ◀────┴─▶ failed   (after max_attempts, or not retryable)
+                 ├── retry ◀────┼─▶ failed   (after max_attempts, or not retryable)
+                 │              ▼
+                 └─ release ─ waiting         (its source is recorded but not yet in the
+                                               store: no attempt spent, no message sent)
     version:  pending ─first claim─▶ processing ─▶ complete (all jobs done)
                                                  └▶ failed   (any job failed for good)
 """
@@ -19,6 +22,7 @@ class JobState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    WAITING = "waiting"
 
 
 class VersionState(StrEnum):
@@ -50,6 +54,6 @@ def version_status(job_states: Iterable[str]) -> VersionState:
         return VersionState.FAILED
     if all(s is JobState.DONE for s in states):
         return VersionState.COMPLETE
-    if any(s in (JobState.RUNNING, JobState.DONE) for s in states):
+    if any(s in (JobState.RUNNING, JobState.DONE, JobState.WAITING) for s in states):
         return VersionState.PROCESSING
     return VersionState.PENDING

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from axiomd.catalog import statements as sql
@@ -165,20 +165,36 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
     return transaction(engine, work)
 
 
-def postpone(engine: Engine, job_id: int, owner: str, reason: str, *, delay: float,
-             with_outbox: bool) -> bool:
-    """Put a job back for later without counting the attempt: what it needs is not there yet."""
+def postpone(engine: Engine, job_id: int, owner: str, reason: str, *, recheck: float) -> bool:
+    """Park a job whose source is not in the store yet, without counting the attempt.
 
-    def work(conn: Connection) -> bool:
-        now = utcnow()
-        held = conn.execute(
+    It waits without a message: whoever publishes the source releases it
+    (`release_waiting`); if nobody has after `recheck` seconds, it is looked at again.
+    """
+    with engine.begin() as conn:
+        return conn.execute(
             update(job_t)
-            .where(job_t.c.id == job_id, job_t.c.status == JobState.RUNNING, job_t.c.lease_owner == owner)
-            .values(attempts=job_t.c.attempts - 1)
+            .where(job_t.c.id == job_id, job_t.c.status == JobState.RUNNING,
+                   job_t.c.lease_owner == owner)
+            .values(status=JobState.WAITING, attempts=job_t.c.attempts - 1, last_error=reason,
+                    available_at=utcnow() + timedelta(seconds=recheck), lease_owner=None,
+                    lease_expires_at=None)
         ).rowcount == 1
-        if held:
-            _back_to_queue(conn, job_id, now, delay, reason, with_outbox)
-        return held
+
+
+def release_waiting(engine: Engine, version_id: int, with_outbox: bool) -> int:
+    """The version's source is in the store now: its waiting jobs go back in the queue."""
+
+    def work(conn: Connection) -> int:
+        now = utcnow()
+        ids = list(conn.execute(
+            update(job_t).where(job_t.c.version_id == version_id,
+                                job_t.c.status == JobState.WAITING)
+            .values(status=JobState.QUEUED, available_at=now, last_error=None)
+            .returning(job_t.c.id)).scalars())
+        if ids and with_outbox:
+            enqueue(conn, now, job_ids=ids)
+        return len(ids)
 
     return transaction(engine, work)
 
@@ -221,12 +237,15 @@ def _settle_version(conn: Connection, version_id: int, now: datetime,
 
 
 def requeue_expired(engine: Engine, with_outbox: bool) -> int:
-    """Broker mode: re-publish jobs whose worker died holding the lease (it was acked early)."""
+    """Broker mode: re-publish jobs whose worker died holding the lease (it was acked early),
+    and waiting jobs due for a re-check that nobody released."""
 
     def work(conn: Connection) -> int:
         now = utcnow()
         ids = list(conn.execute(
-            select(job_t.c.id).where(job_t.c.status == JobState.RUNNING, job_t.c.lease_expires_at < now)
+            select(job_t.c.id).where(or_(
+                and_(job_t.c.status == JobState.RUNNING, job_t.c.lease_expires_at < now),
+                and_(job_t.c.status == JobState.WAITING, job_t.c.available_at <= now)))
             .with_for_update(skip_locked=True)
         ).scalars())
         if ids:

@@ -15,7 +15,8 @@ from sqlalchemy.sql.elements import TextClause
 from axiomd.catalog.models import asset_t, job_t, version_t
 from axiomd.lifecycle import JobState, VersionState
 
-QUEUED, RUNNING, DONE = (f"'{s}'" for s in (JobState.QUEUED, JobState.RUNNING, JobState.DONE))
+QUEUED, RUNNING, DONE, WAITING = (f"'{s}'" for s in (JobState.QUEUED, JobState.RUNNING,
+                                                     JobState.DONE, JobState.WAITING))
 PENDING, PROCESSING, COMPLETE = (f"'{s}'" for s in (VersionState.PENDING,
                                                     VersionState.PROCESSING,
                                                     VersionState.COMPLETE))
@@ -77,7 +78,9 @@ TAKE = (
     "attempts = attempts + 1, started_at = :now WHERE {where} "
     "RETURNING id, version_id, preset, kind, attempts"
 )
-CLAIMABLE = (f"(status = {QUEUED} AND available_at <= :now) "
+# A waiting job is claimable again when its re-check is due: in case whoever published
+# its source died before releasing it.
+CLAIMABLE = (f"(status IN ({QUEUED}, {WAITING}) AND available_at <= :now) "
              f"OR (status = {RUNNING} AND lease_expires_at < :now)")
 NEXT = "id = (SELECT id FROM job WHERE {claimable} ORDER BY id LIMIT 1 {lock})"
 # A message is the trigger in broker mode: a queued job is due even if its retry delay

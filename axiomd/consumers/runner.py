@@ -23,7 +23,9 @@ from axiomd.store import Store
 
 log = get_logger("worker")
 
-SOURCE_WAIT_SECONDS = 5.0
+# A waiting job is released by whoever publishes its source; this is only in case they
+# died before they could.
+SOURCE_RECHECK_SECONDS = 300.0
 
 
 class LeaseKeeper(threading.Thread):
@@ -146,7 +148,6 @@ class JobRunner:
         """The version is recorded but its file is still staged (the store refused it for a
         while): wait for the watcher to publish it, without spending an attempt."""
         reason = "the source is recorded but not yet moved into the store; waiting for it"
-        jobs.postpone(self.engine, job.id, self.owner, reason, delay=SOURCE_WAIT_SECONDS,
-                      with_outbox=not self.config.broker.embedded)
-        log.info("job.postponed", reason=reason, retry_in=SOURCE_WAIT_SECONDS, **bound)
+        jobs.postpone(self.engine, job.id, self.owner, reason, recheck=SOURCE_RECHECK_SECONDS)
+        log.info("job.postponed", reason=reason, recheck_in=SOURCE_RECHECK_SECONDS, **bound)
         return RunOutcome("retry", reason)

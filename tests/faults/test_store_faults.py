@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
-from axiomd.catalog.models import version_t
+from axiomd.catalog.models import job_t, version_t
 from axiomd.store import Store
 from tests.helpers import Daemon, noop_preset, read_only, wait_for
 
@@ -104,6 +105,11 @@ def test_version_the_store_refuses_after_commit_is_published_later_and_its_job_w
     wait_for(lambda: _deferred(watcher), 30, "the watcher to meet the refusing store")
     wait_for(lambda: any(e.get("event") == "job.postponed" for e in worker.events()), 30,
              "the job to wait for its source")
+    with engine.connect() as conn:
+        job = conn.execute(select(job_t.c.status, job_t.c.available_at)).one()
+    # Parked until its source is published: no retry loop, no row or message per retry.
+    assert job.status == "waiting"
+    assert (job.available_at - datetime.now(UTC)).total_seconds() > 200
     assert _versions(engine) == sums
     assert not [p for p in drop.iterdir() if p.is_file()]
     blocker.unlink()
