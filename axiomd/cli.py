@@ -384,6 +384,9 @@ def _print_status(report: health.Health) -> None:
     for proc in report.processes:
         flag = "  STALE" if proc["stale"] else ""
         print(f"process   {proc['role']:<8} {proc['process']}  seen {proc['age_seconds']} s ago{flag}")
+    for root, held in report.claimed.items():
+        for process, files in sorted(held.items()):
+            print(f"claimed   {root}: {files} file(s) held by {process}")
     for problem in report.problems:
         print(f"PROBLEM   {problem}")
     print("healthy" if report.healthy else "UNHEALTHY")

@@ -21,6 +21,7 @@ from axiomd.catalog.db import ping, redact
 from axiomd.catalog.models import utcnow
 from axiomd.config import Config, StatusSettings
 from axiomd.errors import AxiomdError
+from axiomd.watcher.claims import claimed_by_process
 
 NOT_FOUND = 404
 
@@ -36,6 +37,7 @@ class Health:
     versions: dict[str, int] = field(default_factory=dict)
     failed_last_hour: int = 0
     processes: list[dict[str, Any]] = field(default_factory=list)
+    claimed: dict[str, dict[str, int]] = field(default_factory=dict)  # root -> process -> files
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -47,7 +49,7 @@ class Health:
             "healthy": self.healthy, "problems": self.problems, "database": self.database,
             "broker": self.broker, "outbox": self.outbox, "jobs": self.jobs,
             "versions": self.versions, "failed_last_hour": self.failed_last_hour,
-            "processes": self.processes,
+            "processes": self.processes, "claimed": self.claimed,
         }
 
 
@@ -63,6 +65,8 @@ def check(config: Config, engine: Any, now: datetime | None = None) -> Health:
     if health.database["reachable"]:
         _catalog_facts(config.status, engine, health, now)
     health.broker = broker_facts(config)
+    health.claimed = {root.name: held for root in config.watch.roots
+                      if (held := claimed_by_process(root.path))}
     health.problems = judge(health, config.status)
     return health
 

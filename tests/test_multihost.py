@@ -6,6 +6,7 @@ sharing the drop root, the store and the PostgreSQL catalog.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import asset_t, version_t
-from tests.helpers import Daemon, nothing_claimed, started, wait_for
+from tests.helpers import Daemon, nothing_claimed, run_cli, started, wait_for
 
 ASSETS = 60
 
@@ -79,6 +80,9 @@ def test_a_dead_hosts_claims_are_adopted_by_a_live_watcher(
     wait_for(lambda: claimed_files(drop), 30, "hostb to hold claims")
     host_b.kill()
     held = len(claimed_files(drop))
+    report = json.loads(run_cli("status", "--json", config=config).stdout)
+    [(process, files)] = report["claimed"]["comp"].items()
+    assert process.startswith("hostb.") and files == held
     host_a = started(daemons(config, "watch", host="hosta"))
     wait_for(lambda: len(stored(engine)) == len(names), 120, "every file to be a version")
     wait_for(lambda: not claimed_files(drop), 10, "no claim left behind")

@@ -237,3 +237,19 @@ def leftover_claims(folder: Path, owner: str | None = None,
                         action="returned_unknown_origin",
                         reason="the claims journal does not say where this file came from")
         yield Claim(f"{owner}.{random}", entry, rel)
+
+
+def claimed_by_process(root: Path) -> dict[str, int]:
+    """How many files each process holds claimed in `root` and not yet finished (files
+    in folders it adopted count as its own): what `axiomd status` shows."""
+    held: dict[str, int] = {}
+    folders = root / WORKDIR / STAGING
+    if not folders.is_dir():
+        return held
+    for folder in folders.iterdir():
+        if folder.is_dir():
+            count = sum(1 for p in folder.rglob("*") if p.is_file()
+                        and not p.name.startswith(JOURNAL))
+            if count:
+                held[folder.name] = count
+    return held
