@@ -22,7 +22,6 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingObserver
 
 from axiomd.config import DropRoot, WatchSettings
 from axiomd.log import get_logger
@@ -123,6 +122,57 @@ def inotify_watches() -> int | None:
     return total
 
 
+class Poller(threading.Thread):
+    """Polls roots where inotify cannot help (SMB/NFS shares, or inotify ran out).
+
+    Every `every` seconds it walks each root the way a scan does -- reserved folders
+    (`_rejected/`, `_duplicates/`, `.axiomd/`) never entered, ignored names skipped -- and
+    posts every file that appeared, changed or vanished since the last walk. It keeps one
+    (size, mtime) pair per wanted file and nothing else: a share with 100,000 files in
+    `_rejected/` costs nothing here.
+    """
+
+    def __init__(self, inbox: queue.SimpleQueue[Path], ignore: Iterable[str],
+                 every: float) -> None:
+        super().__init__(name="poller", daemon=True)
+        self.inbox, self.ignore, self.every = inbox, tuple(ignore), every
+        self.roots: dict[str, DropRoot] = {}
+        self.seen: dict[str, dict[str, tuple[int, int]]] = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def add(self, root: DropRoot) -> None:
+        with self.lock:
+            self.roots[root.name] = root
+        if self.ident is None:
+            self.start()
+
+    def remove(self, root: DropRoot) -> None:
+        with self.lock:
+            self.roots.pop(root.name, None)
+            self.seen.pop(root.name, None)
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            with self.lock:
+                roots = list(self.roots.values())
+            for root in roots:
+                self.poll(root)
+
+    def poll(self, root: DropRoot) -> None:
+        before = self.seen.get(root.name, {})
+        now = {os.fspath(path): (st.st_size, st.st_mtime_ns)
+               for path, st in walk(root, root.path, self.ignore)}
+        for path in now.keys() - before.keys() | before.keys() - now.keys():
+            self.inbox.put(Path(path))
+        for path, snapshot in now.items():
+            if before.get(path, snapshot) != snapshot:
+                self.inbox.put(Path(path))
+        with self.lock:
+            if root.name in self.roots:
+                self.seen[root.name] = now
+
+
 class DropSources:
     """The observers of every drop root, and which roots are missing or polled."""
 
@@ -130,8 +180,10 @@ class DropSources:
         self.settings = settings
         self.inbox: queue.SimpleQueue[Path] = queue.SimpleQueue()
         self.rescan_now = threading.Event()
+        self.poller = Poller(self.inbox, settings.ignore, min(2.0, settings.settle_seconds))
         self.observers: dict[bool, BaseObserver] = {}
-        self.watches: dict[str, ObservedWatch] = {}
+        self.watches: dict[str, ObservedWatch] = {}  # inotify watches, by root
+        self.scheduled: set[str] = set()  # roots watched or polled
         self.native_folders: dict[str, int] = {}  # root -> folders inotify should be watching
         self.polled: set[str] = {r.name for r in settings.roots if r.poll}
         self.missing: set[str] = set()
@@ -143,6 +195,7 @@ class DropSources:
             self._schedule(root)
 
     def stop(self) -> None:
+        self.poller.stopping.set()
         for observer in self.observers.values():
             observer.stop()
         for observer in self.observers.values():
@@ -169,30 +222,30 @@ class DropSources:
         back = []
         for root in self.settings.roots:
             if root.path.is_dir():
-                if root.name in self.missing or root.name not in self.watches:
+                if root.name in self.missing or root.name not in self.scheduled:
                     self._schedule(root)
                     back.append(root)
             elif root.name not in self.missing:
                 log.error("watch.root_missing", root=root.name, path=str(root.path))
                 self.missing.add(root.name)
+                self.poller.remove(root)
+                self.scheduled.discard(root.name)
                 watch = self.watches.pop(root.name, None)
                 self.native_folders.pop(root.name, None)
                 if watch is not None:
-                    observer = self._observer(root.name in self.polled)
                     with contextlib.suppress(KeyError, OSError):
-                        observer.unschedule(watch)
+                        self._observer().unschedule(watch)
         return back
 
     def present_roots(self) -> list[DropRoot]:
         return [r for r in self.settings.roots if r.name not in self.missing]
 
-    def _observer(self, poll: bool) -> BaseObserver:
-        if poll not in self.observers:
-            observer = PollingObserver(timeout=min(2.0, self.settings.settle_seconds)) \
-                if poll else Observer()
+    def _observer(self) -> BaseObserver:
+        if not self.observers:
+            observer = Observer()
             observer.start()
-            self.observers[poll] = observer
-        return self.observers[poll]
+            self.observers[False] = observer
+        return self.observers[False]
 
     def _schedule(self, root: DropRoot) -> None:
         if not root.path.is_dir():
@@ -200,23 +253,25 @@ class DropSources:
                 log.error("watch.root_missing", root=root.name, path=str(root.path))
                 self.missing.add(root.name)
             return
-        handler = _Events(self.inbox)
-        poll = root.name in self.polled
-        try:
-            self.watches[root.name] = self._observer(poll).schedule(
-                handler, str(root.path), recursive=root.recursive)
-        except OSError as exc:
-            if poll or exc.errno not in (errno.ENOSPC, errno.EMFILE):
-                raise
-            self._poll_instead(root, handler, str(exc))
+        self.scheduled.add(root.name)
+        if root.name in self.polled:
+            self.poller.add(root)
         else:
-            if not poll:
-                self._check_inotify_coverage(root, handler)
+            handler = _Events(self.inbox)
+            try:
+                self.watches[root.name] = self._observer().schedule(
+                    handler, str(root.path), recursive=root.recursive)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                    raise
+                self._poll_instead(root, str(exc))
+            else:
+                self._check_inotify_coverage(root)
         if root.name in self.missing:
             self.missing.discard(root.name)
             log.info("watch.root_back", root=root.name, path=str(root.path))
 
-    def _check_inotify_coverage(self, root: DropRoot, handler: _Events) -> None:
+    def _check_inotify_coverage(self, root: DropRoot) -> None:
         """watchdog silently skips subfolders it cannot watch once `max_user_watches` is
         reached; count this process's inotify watches to notice, and poll the root instead."""
         self.native_folders[root.name] = sum(1 for _ in os.walk(root.path)) \
@@ -228,14 +283,13 @@ class DropSources:
             held = inotify_watches()
         if held is None or held >= expected:
             return
-        self._observer(False).unschedule(self.watches.pop(root.name))
+        self._observer().unschedule(self.watches.pop(root.name))
         del self.native_folders[root.name]
-        self._poll_instead(root, handler, f"only {held} of the folders could be watched")
+        self._poll_instead(root, f"only {held} of the folders could be watched")
 
-    def _poll_instead(self, root: DropRoot, handler: _Events, error: str) -> None:
+    def _poll_instead(self, root: DropRoot, error: str) -> None:
         log.error("watch.inotify_exhausted", root=root.name, path=str(root.path),
                   error=error, fallback="polling",
                   hint="raise fs.inotify.max_user_watches / max_user_instances")
         self.polled.add(root.name)
-        self.watches[root.name] = self._observer(True).schedule(
-            handler, str(root.path), recursive=root.recursive)
+        self.poller.add(root)

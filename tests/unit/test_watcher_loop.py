@@ -152,3 +152,34 @@ def test_a_gap_nobody_fills_is_refused_after_the_wait_naming_the_real_next_name(
         turn(watcher, clock, at)
     note = (folder / "_rejected" / f"{ASSET}_v003.mov.rejected.txt").read_text()
     assert "would leave a gap" in note and f"A name that would work: {ASSET}_v001.mov" in note
+
+
+def test_polling_posts_new_changed_and_vanished_files_but_never_enters_reserved_folders(
+        tmp_path: Path) -> None:
+    """A share with many files in `_rejected/` costs the poller nothing."""
+    import queue
+
+    from axiomd.config import DropRoot
+    from axiomd.watcher.sources import Poller
+
+    root = DropRoot("share", tmp_path, "shot", poll=True)
+    (tmp_path / "_rejected").mkdir()
+    (tmp_path / "kept.mov").write_bytes(b"a")
+    inbox: queue.SimpleQueue[Path] = queue.SimpleQueue()
+    poller = Poller(inbox, [".*"], every=60)
+    poller.roots[root.name] = root
+    poller.poll(root)
+    assert inbox.get_nowait() == tmp_path / "kept.mov" and inbox.empty()
+    (tmp_path / "_rejected" / "old.mov").write_bytes(b"b")
+    (tmp_path / ".hidden.mov").write_bytes(b"c")
+    poller.poll(root)
+    assert inbox.empty()
+    (tmp_path / "kept.mov").write_bytes(b"longer")
+    (tmp_path / "new.mov").write_bytes(b"d")
+    poller.poll(root)
+    assert {inbox.get_nowait(), inbox.get_nowait()} == {tmp_path / "kept.mov",
+                                                        tmp_path / "new.mov"}
+    (tmp_path / "new.mov").unlink()
+    poller.poll(root)
+    assert inbox.get_nowait() == tmp_path / "new.mov"
+    assert poller.seen["share"].keys() == {str(tmp_path / "kept.mov")}
