@@ -72,7 +72,8 @@ def _render(conn: Connection, rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [events.render(
         event_id=r.id, name=r.name, created_at=r.created_at, asset=r.asset, number=r.number,
         parent_number=r.parent_number, store_path=r.store_path, payload=r.payload,
-        outputs=outputs.get(r.version_id)) for r in rows]
+        outputs=outputs.get(r.version_id) if r.payload.get("status") == "complete" else None)
+        for r in rows]
 
 
 def _outputs(conn: Connection, version_ids: set[int]) -> dict[int, dict[str, str | None]]:
