@@ -75,7 +75,7 @@ def test_latest_approved_is_the_newest_approved_not_the_newest(engine: Engine) -
 def test_latest_approved_without_one_says_how_to_approve(engine: Engine) -> None:
     """No approved version: NotFound, naming the command that approves one."""
     completed(engine)
-    with pytest.raises(NotFound, match="no approved version.*axiomd review"):
+    with pytest.raises(NotFound, match=r"no approved version.*axiomd review"):
         reviews.latest(engine, ASSET, approved=True)
 
 
