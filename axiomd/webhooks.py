@@ -144,11 +144,11 @@ class WebhookService:
                      else f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
             retry_in = backoff(due.attempts + 1)
             deliveries.attempt_failed(self.engine, due.id, error, retry_in)
-            log.warning("webhook.failed", url=hook.url, event=due.event, event_id=due.event_id,
+            log.warning("webhook.failed", url=hook.url, name=due.event, event_id=due.event_id,
                         delivery=due.delivery_id, attempt=due.attempts + 1, error=error,
                         retry_in=retry_in)
             return False
         deliveries.delivered(self.engine, due.id)
-        log.info("webhook.delivered", url=hook.url, event=due.event, event_id=due.event_id,
+        log.info("webhook.delivered", url=hook.url, name=due.event, event_id=due.event_id,
                  delivery=due.delivery_id, attempt=due.attempts + 1)
         return True
