@@ -26,10 +26,10 @@ from axiomd.catalog.deliveries import backlog
 from axiomd.catalog.events import events_after
 from axiomd.catalog.models import outbox_t
 from axiomd.catalog.versions import JobSpec, allocate_version
+from axiomd.config import load_config
 from axiomd.errors import ConfigError
-from axiomd.webhooks import Webhook, WebhookService, backoff, parse_webhooks
-from tests.conftest import Daemon, run_cli, wait_for
-from tests.helpers import new_version
+from axiomd.webhooks import Webhook, WebhookService, backoff, configured_webhooks
+from tests.helpers import Daemon, new_version, run_cli, wait_for
 
 ASSET = "TST_SQ010_SH0010_comp"
 NOOP = [JobSpec("noop", "noop")]
@@ -73,13 +73,13 @@ def test_retries_back_off_doubling_up_to_five_minutes() -> None:
     assert backoff(30) == 300
 
 
-def test_a_webhook_without_a_url_is_a_config_error_naming_the_key() -> None:
-    """The mistake is reported with the key it is under."""
-    with pytest.raises(ConfigError, match=r"events.webhooks\[0\].url"):
-        parse_webhooks({"events": {"webhooks": [{"events": ["*"]}]}}, "axiomd.toml")
-    with pytest.raises(ConfigError, match="matches no event"):
-        parse_webhooks({"events": {"webhooks": [{"url": "http://x", "events": ["job.*"]}]}},
-                       "axiomd.toml")
+def test_a_webhook_subscribing_to_no_known_event_is_a_config_error_naming_the_key(
+        write_config: Callable[..., Path], sqlite_url: str) -> None:
+    """`events = ["job.*"]` can never match: refused, with the key it is under."""
+    config = load_config(write_config(sqlite_url, extra='\n[[events.webhooks]]\n'
+                                      'url = "http://127.0.0.1:9/x"\nevents = ["job.*"]\n'))
+    with pytest.raises(ConfigError, match=r"events.webhooks\[0\].events: 'job.\*' matches no"):
+        configured_webhooks(config)
 
 
 # -- a local receiver ------------------------------------------------------------------

@@ -15,8 +15,7 @@ from axiomd.catalog.db import make_engine
 from axiomd.catalog.events import events_after
 from axiomd.catalog.versions import JobSpec, VersionInfo, allocate_version, get_version
 from axiomd.errors import NotFound, ReviewRefused
-from tests.conftest import run_cli
-from tests.helpers import new_version
+from tests.helpers import new_version, run_cli
 
 ASSET = "TST_SQ010_SH0010_comp"
 JOBS = [JobSpec("proxy_h264", "proxy"), JobSpec("thumbnail", "thumbnail")]
