@@ -43,6 +43,8 @@ from axiomd.versioning import parse_label
 
 __all__ = ["AssetInfo", "Catalog", "LineageNode", "Remark", "VersionInfo"]
 
+FOLLOW_OVERLAP = 200  # event ids re-read behind the newest when following
+
 
 def _number(version: str | int) -> int:
     if isinstance(version, int):
@@ -160,12 +162,19 @@ class Catalog:
                asset: str | None = None) -> Iterator[dict[str, Any]]:
         """Events (docs/events.md) with an id above `after`, oldest first; with `follow`,
         keep waiting for new ones. `after=None` starts at the newest event."""
-        cursor = last_event_id(self.app.engine) if after is None else after
+        start = last_event_id(self.app.engine) if after is None else after
+        cursor, seen = start, set[int]()
         while True:
-            batch = events_after(self.app.engine, cursor, asset=asset)
+            # Re-read a little behind the newest id seen: on PostgreSQL a lower id can
+            # commit after a higher one (docs/events.md).
+            since = max(start, cursor - FOLLOW_OVERLAP) if follow else cursor
+            batch = [e for e in events_after(self.app.engine, since, asset=asset)
+                     if e["id"] not in seen]
             yield from batch
             if batch:
-                cursor = batch[-1]["id"]
+                seen.update(e["id"] for e in batch)
+                cursor = max(cursor, *(e["id"] for e in batch))
+                seen = {i for i in seen if i > cursor - FOLLOW_OVERLAP}
                 continue
             if not follow:
                 return

@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,49 +27,12 @@ from axiomd.catalog.models import outbox_t
 from axiomd.catalog.versions import JobSpec, allocate_version
 from axiomd.config import load_config
 from axiomd.errors import ConfigError
-from axiomd.webhooks import Webhook, WebhookService, backoff, configured_webhooks
+from axiomd.webhooks import Webhook, WebhookService, configured_webhooks
 from tests.helpers import Daemon, new_version, run_cli, wait_for
 
 ASSET = "TST_SQ010_SH0010_comp"
 NOOP = [JobSpec("noop", "noop")]
 NOOP_PRESET = '\n[transcode.presets.noop]\nkind = "noop"\n'
-
-
-# -- the pure parts --------------------------------------------------------------------
-
-
-def test_event_json_has_the_documented_keys() -> None:
-    """Schema 1: the keys docs/events.md lists, the version as label and number."""
-    event = events.render(
-        event_id=7, name=events.REVIEWED, created_at=datetime(2026, 11, 26, tzinfo=UTC),
-        asset=ASSET, number=3, parent_number=2, store_path="TST/v003/x.mov",
-        payload=events.moment("complete", "approved", "sup", "ok", previous_review="cbb"),
-        outputs={"proxy": "p.mp4", "thumbnail": "t.jpg"})
-    assert set(event) == {"schema", "id", "event", "at", "asset", "version", "number", "parent",
-                          "status", "review", "store_path", "outputs", "by", "note",
-                          "previous_review"}
-    assert (event["schema"], event["version"], event["parent"]) == (1, "v003", "v002")
-
-
-def test_the_signature_is_the_hmac_sha256_of_the_exact_body() -> None:
-    """`sha256=<hex>` over the bytes sent, and the same event always gives the same bytes."""
-    body = events.body({"b": 1, "a": [1, 2]})
-    assert body == events.body({"a": [1, 2], "b": 1})
-    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert events.signature("s3cret", body) == f"sha256={expected}"
-
-
-def test_subscriptions_take_names_stars_and_families() -> None:
-    """`*` takes everything, `version.*` the family, a name only itself."""
-    assert events.selected(["*"], events.NOTED)
-    assert events.selected(["version.*"], events.COMPLETE)
-    assert not events.selected(["version.complete"], events.CREATED)
-
-
-def test_retries_back_off_doubling_up_to_five_minutes() -> None:
-    """1, 2, 4 … seconds, never more than 300."""
-    assert [backoff(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
-    assert backoff(30) == 300
 
 
 def test_a_webhook_subscribing_to_no_known_event_is_a_config_error_naming_the_key(
@@ -284,3 +246,29 @@ def test_events_json_prints_one_event_per_line_oldest_first(
     later = run_cli("events", "--json", "--after", "1", config=config, check=True).stdout
     assert [json.loads(line)["event"] for line in later.splitlines()] == [events.NOTED]
     engine.dispose()
+
+
+def test_following_events_through_the_api_prints_new_ones_in_order(
+        write_config: Callable[..., Path], sqlite_url: str) -> None:
+    """`Catalog.events(follow=True)` waits for and yields events as they are recorded."""
+    from axiomd.api import Catalog
+
+    config = write_config(sqlite_url)
+    catalog = Catalog.open(config)
+    schema.upgrade(catalog.app.engine)
+    got: list[str] = []
+
+    def follow() -> None:
+        for event in catalog.events(after=None, follow=True, poll_seconds=0.1):
+            got.append(event["event"])
+            if len(got) == 2:
+                return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    time.sleep(0.3)
+    allocate_version(catalog.app.engine, new_version(ASSET), NOOP, with_outbox=False)
+    catalog.note(ASSET, "v001", "seen it", by="ann")
+    follower.join(timeout=10)
+    assert got == [events.CREATED, events.NOTED]
+    catalog.close()
