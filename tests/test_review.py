@@ -15,7 +15,7 @@ from axiomd.catalog.db import make_engine
 from axiomd.catalog.events import events_after
 from axiomd.catalog.versions import JobSpec, VersionInfo, allocate_version, get_version
 from axiomd.errors import NotFound, ReviewRefused
-from tests.helpers import new_version, run_cli
+from tests.helpers import Daemon, new_version, run_cli
 
 ASSET = "TST_SQ010_SH0010_comp"
 JOBS = [JobSpec("proxy_h264", "proxy"), JobSpec("thumbnail", "thumbnail")]
@@ -217,3 +217,29 @@ def test_ingest_note_and_user_are_stored_and_in_the_event(
     assert (created["event"], created["by"], created["note"]) == (
         "version.created", "alice", "first comp")
     engine.dispose()
+
+
+def test_the_readme_publish_script_runs_against_a_real_worker(
+        write_config: Callable[..., Path], sqlite_url: str, tmp_path: Path,
+        daemons: Callable[..., Daemon]) -> None:
+    """The README's axiomd.api example: ingest for alice, wait for complete, approve, latest."""
+    from axiomd.api import Catalog
+
+    config = write_config(sqlite_url, jobs='["noop"]',
+                          extra='\n[transcode.presets.noop]\nkind = "noop"\n')
+    run_cli("db", "upgrade", config=config, check=True)
+    daemons(config, "worker")
+    render = tmp_path / "farm" / f"{ASSET}_v001.txt"
+    render.parent.mkdir()
+    render.write_text("pixels")
+    with Catalog.open(config) as catalog:
+        v = catalog.ingest(render, note="denoise pass", user="alice")
+        catalog.note(v.asset, v.label, "rendered on node r12", by="farm")
+        for event in catalog.events(follow=True, asset=v.asset, poll_seconds=0.2):
+            if event["version"] == v.label and event["event"] == "version.complete":
+                break
+        catalog.review(v.asset, v.label, "approve", by="autoqc", note="passed QC")
+        path = catalog.path(catalog.latest(v.asset, approved=True))
+        assert path == tmp_path / "store" / v.store_path and path.read_text() == "pixels"
+        assert catalog.version(v.asset, "v001").submitted_by == "alice"
+        assert [r.kind for r in catalog.notes(v.asset)] == ["note", "review"]
