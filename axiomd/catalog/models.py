@@ -120,7 +120,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"))
-    # A row carries a job or, for `<prefix>.events`, an event (migration 0003).
+    # A row carries a job or, for `<prefix>.events`, an event (migration 0005).
     event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id", name="fk_outbox_event_id"))
     routing_key: Mapped[str] = mapped_column(String(255))
     delay_seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -10,16 +10,16 @@
 - `outbox.event_id`: an outbox row carries either a job or an event.
 - `webhook_delivery`: one row per (webhook, event), with its retry state.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-26
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
