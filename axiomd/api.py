@@ -3,12 +3,13 @@
     from axiomd.api import Catalog
 
     with Catalog.open("/etc/axiomd/axiomd.toml") as catalog:
-        version = catalog.ingest("/renders/TST_SQ010_SH0010_comp_v004.mov",
-                                 note="fixed the edge", user="alice")
-        catalog.review(version.asset, version.label, "approve", note="final")
-        print(catalog.path(catalog.latest(version.asset, approved=True)))
-        for event in catalog.events(follow=True):
-            ...
+        v = catalog.ingest("/renders/TST_SQ010_SH0010_comp_v004.mov",
+                           note="fixed the edge", user="alice")
+        for event in catalog.events(follow=True, asset=v.asset):
+            if event["version"] == v.label and event["event"] == "version.complete":
+                break  # only a complete version can be reviewed
+        catalog.review(v.asset, v.label, "approve", note="final")
+        print(catalog.path(catalog.latest(v.asset, approved=True)))
 
 Everything goes through the same code as the command line (which uses this module for
 its review, note and event commands), so a script gets the same checks, the same
