@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -15,6 +16,9 @@ from axiomd.errors import ConfigError
 from axiomd.ingest import Ingestor
 from axiomd.store import Store
 from axiomd.supervise import Children, axiomd_command
+
+if TYPE_CHECKING:
+    from axiomd.webhooks import WebhookService
 
 
 @dataclass
@@ -56,6 +60,15 @@ def relay(app: App, shutdown: Shutdown) -> Service:
     return Relay(app.config, app.engine, shutdown)
 
 
+def webhooks(app: App, shutdown: Shutdown) -> WebhookService:
+    """Webhook deliveries: in the relay's process in production, in `axiomd run` embedded.
+    Started threads; `join` them after shutdown."""
+    from axiomd.webhooks import WebhookService, configured_webhooks
+
+    return WebhookService(app.engine, configured_webhooks(app.config),
+                          shutdown.stop_taking).start()
+
+
 def worker(app: App, shutdown: Shutdown) -> Service:
     from axiomd.consumers.worker import EmbeddedWorker, RabbitWorker
 
@@ -74,7 +87,8 @@ def worker_processes(app: App, shutdown: Shutdown, count: int) -> None:
 
 def run_everything(app: App, shutdown: Shutdown) -> None:
     """The embedded default: one command, one machine: the watcher here, the relay (with
-    a broker) on a thread, `[worker] concurrency` worker processes."""
+    a broker) on a thread, `[worker] concurrency` worker processes, webhook deliveries."""
+    hooks = webhooks(app, shutdown)
     threads = [threading.Thread(target=worker_processes, name="supervisor", daemon=True,
                                 args=(app, shutdown, app.config.worker.concurrency))]
     if not app.config.broker.embedded:
@@ -94,3 +108,4 @@ def run_everything(app: App, shutdown: Shutdown) -> None:
         shutdown.request("watcher stopped")
         for thread in threads:
             thread.join(timeout=None if thread.name == "supervisor" else 10)
+        hooks.join(timeout=5)

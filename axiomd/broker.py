@@ -5,6 +5,8 @@
     {prefix}.retry.<kind>.<ms>  holds a retried job for <ms>, then dead-letters it back to
                            {prefix}.jobs with `job.<kind>` (one queue per delay, so a long
                            delay never holds up a short one)
+    {prefix}.events        topic exchange of version events (docs/events.md); routing key =
+                           the event name; consumers bind queues of their own
     {prefix}.dead          fanout exchange and queue: malformed messages and jobs that
                            failed for good, kept for inspection
 """
@@ -29,6 +31,7 @@ class Topology:
         self.prefix = prefix
         self.exchange = f"{prefix}.jobs"
         self.dead = f"{prefix}.dead"
+        self.events = f"{prefix}.events"
 
     def work_queue(self, kind: str) -> str:
         return f"{self.prefix}.{kind}"
@@ -40,6 +43,7 @@ class Topology:
         """Idempotent: safe from every process at every start."""
         channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
         channel.exchange_declare(self.dead, exchange_type="fanout", durable=True)
+        channel.exchange_declare(self.events, exchange_type="topic", durable=True)
         channel.queue_declare(self.dead, durable=True)
         channel.queue_bind(self.dead, self.dead)
         for kind in kinds:

@@ -11,6 +11,7 @@ from typing import Any
 
 from axiomd import app as wiring
 from axiomd import health
+from axiomd.api import Catalog
 from axiomd.app import App, open_app
 from axiomd.catalog import jobs, schema
 from axiomd.catalog.db import make_url_is_sqlite, reachable, redact
@@ -20,7 +21,6 @@ from axiomd.catalog.versions import (
     get_version,
     lineage,
     list_assets,
-    list_versions,
 )
 from axiomd.daemon import Shutdown, run_service
 from axiomd.errors import (
@@ -31,6 +31,7 @@ from axiomd.errors import (
     StoreError,
 )
 from axiomd.log import configure_logging
+from axiomd.review import ACTIONS as REVIEW_ACTIONS
 from axiomd.versioning import parse_label
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ingest", cmd_ingest, "validate, store and version one file by hand")
     p.add_argument("file", type=Path)
     p.add_argument("--root", help="drop root whose naming rule applies")
+    p.add_argument("--note", help="publish note stored on the version")
+    p.add_argument("--user", help="who it is published for (default: the file's owner)")
     p.add_argument("--json", action="store_true")
 
     p = command("assets", cmd_assets, "list assets")
@@ -100,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("versions", cmd_versions, "list an asset's versions")
     p.add_argument("asset")
+    p.add_argument("--review", metavar="STATE",
+                   help="only versions in this review state (approved, rejected, cbb, …)")
     p.add_argument("--json", action="store_true")
 
     p = command("show", cmd_show, "one version in detail, with its technical metadata")
@@ -116,6 +121,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("asset")
     p.add_argument("--from", dest="source", required=True, help="label such as v002")
     p.add_argument("--json", action="store_true")
+
+    p = command("review", cmd_review, "set a complete version's review state "
+                "(approve, reject, cbb, deprecate, pending)")
+    p.add_argument("asset")
+    p.add_argument("version", help="label such as v003")
+    p.add_argument("action", choices=list(REVIEW_ACTIONS))
+    p.add_argument("--note", help="why, kept in the review history")
+    p.add_argument("--by", help="who reviews (default: you)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("note", cmd_note, "add a note to a version")
+    p.add_argument("asset")
+    p.add_argument("version", help="label such as v003")
+    p.add_argument("text")
+    p.add_argument("--by", help="who writes (default: you)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("notes", cmd_notes, "notes and review changes of an asset or one version")
+    p.add_argument("asset")
+    p.add_argument("version", nargs="?", help="label such as v003 (default: all)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("latest", cmd_latest, "store path of the newest complete version "
+                "(what a DCC loader opens)")
+    p.add_argument("asset")
+    p.add_argument("--approved", action="store_true", help="the newest approved one")
+    p.add_argument("--json", action="store_true")
+
+    p = command("events", cmd_events, "version events from the catalog (docs/events.md)")
+    p.add_argument("--follow", action="store_true", help="keep printing new events")
+    p.add_argument("--after", type=int, default=0, metavar="ID",
+                   help="only events after this id (with --follow and no --after: new ones)")
+    p.add_argument("--asset", help="only this asset's events")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = command("jobs", cmd_jobs, "list jobs, newest first")
     p.add_argument("--status", choices=["queued", "running", "done", "failed"])
@@ -190,7 +229,7 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> int:
         return EXIT_FAILED
     rule = app.ingestor.rule_for_path(source, args.root)
     app.ingestor.recover_staged()  # an earlier run the store refused after its commit
-    outcome = app.ingestor.ingest(source, rule, link=False)
+    outcome = app.ingestor.ingest(source, rule, link=False, note=args.note, user=args.user)
     if args.json:
         print(json.dumps({
             "status": outcome.status,
@@ -221,13 +260,14 @@ def cmd_assets(app: App, args: argparse.Namespace) -> int:
 
 def cmd_versions(app: App, args: argparse.Namespace) -> int:
     _require_schema(app)
-    versions = list_versions(app.engine, args.asset)
+    versions = Catalog(app).versions(args.asset, review=args.review)
     if args.json:
         print(json.dumps([v.to_json() for v in versions], indent=2))
     else:
-        print_table(["VERSION", "STATUS", "QC", "PARENT", "SIZE", "CHECKSUM", "CREATED", "FILE"],
-                    [[v.label, v.status, _qc(v), v.parent or "-", _size(v.size), v.checksum[:12],
-                      _ts(v.created_at), v.store_path] for v in versions])
+        print_table(["VERSION", "STATUS", "REVIEW", "QC", "PARENT", "SIZE", "CHECKSUM",
+                     "CREATED", "FILE"],
+                    [[v.label, v.status, v.review or "-", _qc(v), v.parent or "-", _size(v.size),
+                      v.checksum[:12], _ts(v.created_at), v.store_path] for v in versions])
     return EXIT_OK
 
 
@@ -246,9 +286,11 @@ def cmd_show(app: App, args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [
         ("asset", v.asset), ("version", v.label), ("status", v.status),
-        ("parent", v.parent or "-"), ("file", str(app.store.path(v.store_path))),
+        ("parent", v.parent or "-"), ("review", v.review or "-"),
+        ("file", str(app.store.path(v.store_path))),
         ("original name", v.original_name), ("size", _size(v.size)),
         ("sha256", v.checksum), ("submitted by", v.submitted_by or "-"),
+        ("note", v.note or "-"),
         ("from", f"{v.origin_host}:{v.origin_path}"), ("created", _ts(v.created_at)),
         ("completed", _ts(v.completed_at) if v.completed_at else "-"),
     ]
@@ -304,6 +346,69 @@ def cmd_derive(app: App, args: argparse.Namespace) -> int:
     else:
         print(f"{version.asset} {version.label} (from {version.parent})  "
               f"{app.store.path(version.store_path)}")
+    return EXIT_OK
+
+
+def cmd_review(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    entry = Catalog(app).review(args.asset, args.version, args.action, args.by, args.note)
+    if args.json:
+        print(json.dumps(entry.to_json(), indent=2))
+    else:
+        print(f"{entry.asset} {entry.version}: {entry.from_state or '-'} -> {entry.to_state}"
+              f" (by {entry.by})")
+    return EXIT_OK
+
+
+def cmd_note(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    entry = Catalog(app).note(args.asset, args.version, args.text, args.by)
+    if args.json:
+        print(json.dumps(entry.to_json(), indent=2))
+    else:
+        print(f"{entry.asset} {entry.version}: note by {entry.by} kept")
+    return EXIT_OK
+
+
+def cmd_notes(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    entries = Catalog(app).notes(args.asset, args.version)
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+        return EXIT_OK
+    print_table(["VERSION", "WHEN", "BY", "WHAT"],
+                [[e.version, _ts(e.at), e.by,
+                  (f"review {e.from_state or '-'} -> {e.to_state}" if e.kind == "review" else "")
+                  + (": " if e.kind == "review" and e.text else "") + (e.text or "")]
+                 for e in entries])
+    return EXIT_OK
+
+
+def cmd_latest(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    catalog = Catalog(app)
+    version = catalog.latest(args.asset, approved=args.approved)
+    if args.json:
+        print(json.dumps({**version.to_json(), "path": str(catalog.path(version))}, indent=2))
+    else:
+        print(catalog.path(version))
+    return EXIT_OK
+
+
+def cmd_events(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    after = None if args.follow and not args.after else args.after
+    try:
+        for event in Catalog(app).events(after=after, follow=args.follow, asset=args.asset):
+            if args.json:
+                print(json.dumps(event), flush=True)
+            else:
+                print(f"{event['id']:>6}  {event['at'][:19]}  {event['event']:<17} "
+                      f"{event['asset']} {event['version']}  {event['status']}"
+                      f"/{event['review'] or '-'}  {event['by'] or '-'}"
+                      + (f"  {event['note']}" if event.get("note") else ""), flush=True)
+    except BrokenPipeError:  # `axiomd events | head`
+        pass
     return EXIT_OK
 
 
@@ -437,7 +542,10 @@ def cmd_watch(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_relay(app: App, args: argparse.Namespace) -> int:
-    run_service(wiring.relay(app, _daemon(app)))
+    shutdown = _daemon(app)
+    hooks = wiring.webhooks(app, shutdown)
+    run_service(wiring.relay(app, shutdown))
+    hooks.join(timeout=5)
     return EXIT_OK
 
 

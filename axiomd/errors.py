@@ -57,6 +57,10 @@ class NotFound(AxiomdError):
     """An asset, version or job named on the command line does not exist."""
 
 
+class ReviewRefused(AxiomdError):
+    """A review change (or a rollback) the version's state does not allow."""
+
+
 class StoreError(AxiomdError):
     """The managed store cannot take or give a file (space, permissions, missing file)."""
 

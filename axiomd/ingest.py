@@ -50,6 +50,7 @@ from axiomd.errors import (
 from axiomd.identity import left_by_dead_process, new_token, token_owner
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule, ParsedName
+from axiomd.review import check_derivable
 from axiomd.sequences import (
     Frame,
     frame_of,
@@ -174,6 +175,8 @@ class Ingestor:
         expected_size: int | None = None,
         name: str | None = None,
         allow_gap: bool = False,
+        note: str | None = None,
+        user: str | None = None,
     ) -> Outcome:
         """Version `source`; the caller removes the source afterwards if it wants to.
 
@@ -182,7 +185,9 @@ class Ingestor:
         `expected_size` is what the watcher saw settle: if the staged bytes differ, someone
         is still writing and the outcome is `changed`, with nothing allocated. `name` is the
         file's name as the artist gave it, when `source` is a claimed copy. A number past
-        the asset's next one is `early` (nothing allocated) unless `allow_gap`.
+        the asset's next one is `early` (nothing allocated) unless `allow_gap`. `note` and
+        `user` are the publish context (a farm submitting for an artist names the artist);
+        without `user` the file's owner is recorded.
         """
         started = time.monotonic()
         origin = origin or source
@@ -200,8 +205,9 @@ class Ingestor:
             self.store.discard_staged(token)
             log.info("ingest.still_changing", file=str(origin), size=staged.size)
             return Outcome("changed", str(origin), "file changed while it was read")
-        return self._version(staged, parsed, rule, name, origin, file_owner(source), started,
-                             lambda fields, n: rule.render(fields, n), allow_gap=allow_gap)
+        return self._version(staged, parsed, rule, name, origin, user or file_owner(source),
+                             started, lambda fields, n: rule.render(fields, n),
+                             allow_gap=allow_gap, note=note)
 
     def ingest_sequence(
         self,
@@ -246,7 +252,8 @@ class Ingestor:
     def _version(self, staged: StagedFile, parsed: ParsedName, rule: NamingRule, name: str,
                  origin: Path, owner: str, started: float,
                  file_name: Callable[[Mapping[str, str], int], str],
-                 media: Mapping[str, Any] | None = None, allow_gap: bool = False) -> Outcome:
+                 media: Mapping[str, Any] | None = None, allow_gap: bool = False,
+                 note: str | None = None) -> Outcome:
         """Allocate the version for what is staged, publish it, and say what happened."""
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
@@ -265,6 +272,7 @@ class Ingestor:
             ingest_token=staged.token,
             media=media,
             allow_gap=allow_gap,
+            note=note or None,
         )
         try:
             version = self._commit(staged, request)
@@ -302,13 +310,16 @@ class Ingestor:
                  size=version.size, duration_ms=took)
         return Outcome("accepted", str(origin), version=version)
 
-    def derive(self, asset: str, from_number: int) -> VersionInfo:
+    def derive(self, asset: str, from_number: int, by: str | None = None,
+               note: str | None = None) -> VersionInfo:
         """A new version with `from_number`'s content and that version as its parent.
 
         This is rollback: nothing is rewritten, the old content simply becomes current
-        again under a new number, and lineage records where it came from.
+        again under a new number, and lineage records where it came from. A deprecated
+        version is refused (`review.check_derivable`): review it `pending` first.
         """
         source = get_version(self.engine, asset, from_number)
+        check_derivable(asset, source.label, source.review)
         info = get_asset(self.engine, asset)
         rule = self.config.naming.get(info.naming)
         stored = self.store.path(source.store_path)
@@ -345,7 +356,8 @@ class Ingestor:
             media={"sequence": source.media["sequence"]}
             if sequence and source.media and "sequence" in source.media else None,
             parent_number=from_number,
-            submitted_by=current_user(),
+            submitted_by=by or current_user(),
+            note=note or None,
             origin_host=self.host,
             origin_path=f"derived from {source.label}",
             ingest_token=staged.token,

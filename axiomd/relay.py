@@ -5,6 +5,8 @@ relays never publish the same row in normal operation), publishes each as a pers
 message with publisher confirms, and marks the batch sent in the same transaction, after
 the broker confirmed. A crash between confirm and commit republishes the batch: workers
 are idempotent. The relay also re-publishes jobs whose worker died holding the lease.
+Rows that carry a version event go to the `<prefix>.events` topic exchange, routed by
+the event's name, in outbox order.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs, outbox
 from axiomd.catalog.db import redact
+from axiomd.catalog.outbox import EventRow
 from axiomd.config import Config
 from axiomd.daemon import Service, Shutdown
 from axiomd.errors import BrokerError, CatalogUnavailable
@@ -76,6 +79,9 @@ class OutboxPublisher:
         return [row_id for row_id in self._confirmed if row_id not in self._refused]
 
     def _send(self, row: Any) -> None:
+        if isinstance(row, EventRow):
+            self._send_event(row)
+            return
         message = JobMessage(row.job_id, row.version_id, row.preset, row.kind, row.store_path,
                              row.checksum)
         exchange, key = self.topology.exchange, row.routing_key
@@ -93,6 +99,21 @@ class OutboxPublisher:
                 message_id=str(row.id),
                 type=row.kind,
                 headers={"job_id": row.job_id},
+            ),
+        )
+        self._last_tag += 1
+        self._in_flight[self._last_tag] = row.id
+
+    def _send_event(self, row: EventRow) -> None:
+        """Not mandatory: an event nobody has bound a queue for yet is not an error."""
+        self._async.basic_publish(
+            self.topology.events, row.routing_key, row.body, mandatory=False,
+            properties=pika.BasicProperties(
+                delivery_mode=pika.DeliveryMode.Persistent,
+                content_type="application/json",
+                message_id=f"event-{row.event_id}",
+                type=row.routing_key,
+                headers={"event_id": row.event_id},
             ),
         )
         self._last_tag += 1

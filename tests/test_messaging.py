@@ -91,9 +91,14 @@ def test_job_flows_from_outbox_through_rabbitmq_to_done(setup: Callable[..., tup
     daemons(config, "relay")
     daemons(config, "worker")
     wait_for(lambda: all_done(engine), 60, "all jobs done")
+
+    def unsent() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(outbox_t)
+                                    .where(outbox_t.c.sent_at.is_(None))).scalar_one())
+
+    wait_for(lambda: unsent() == 0, 30, "the version events published too")
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(outbox_t)
-                            .where(outbox_t.c.sent_at.is_(None))).scalar() == 0
         assert set(conn.execute(select(version_t.c.status)).scalars()) == {"complete"}
 
 
@@ -109,7 +114,8 @@ def test_relay_marks_sent_only_what_rabbitmq_confirmed(
     topology = Topology(prefix)
     topology.declare(channel, ["noop"])
     publisher = OutboxPublisher(connection, channel, topology)
-    assert publish_outbox(engine, publisher) + publish_outbox(engine, publisher) == 250
+    sent = [publish_outbox(engine, publisher) for _ in range(4)]
+    assert sum(sent) == 250 + 251  # the jobs, and each version's `version.created` event
     depth = channel.queue_declare(topology.work_queue("noop"), passive=True).method.message_count
     connection.close()
     with engine.connect() as conn:
@@ -133,12 +139,13 @@ def test_relay_gives_up_on_a_batch_rabbitmq_never_confirms(
     publisher = OutboxPublisher(connection, channel, topology)
     publisher.confirm_timeout = 1.0
     proxy.stall()
-    with pytest.raises(BrokerError, match="did not confirm 5 messages within 1 s"):
+    # 5 jobs and their versions' 5 `version.created` events
+    with pytest.raises(BrokerError, match="did not confirm 10 messages within 1 s"):
         publish_outbox(engine, publisher)
     proxy.cut()
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox_t)
-                            .where(outbox_t.c.sent_at.is_(None))).scalar() == 5
+                            .where(outbox_t.c.sent_at.is_(None))).scalar() == 10
 
 
 def test_killed_worker_job_is_redelivered_and_completes_once(
@@ -185,9 +192,13 @@ def test_broker_restart_during_500_jobs_loses_none(setup: Callable[..., tuple[Pa
     finally:
         rabbitmqctl("start_app")
     wait_for(lambda: all_done(engine), 180, "all 500 jobs done after the broker restart")
-    with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(outbox_t)
-                            .where(outbox_t.c.sent_at.is_(None))).scalar() == 0
+
+    def unsent() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(outbox_t)
+                                    .where(outbox_t.c.sent_at.is_(None))).scalar_one())
+
+    wait_for(lambda: unsent() == 0, 30, "the outbox drained (version events follow the jobs)")
 
 
 def test_poison_message_is_dead_lettered_and_worker_carries_on(

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
+from axiomd import events
 from axiomd.catalog import statements as sql
 from axiomd.catalog.backends import Take, backend_for
 from axiomd.catalog.db import transaction
+from axiomd.catalog.events import record_event
 from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
 from axiomd.catalog.outbox import enqueue
 from axiomd.lifecycle import JobState, VersionState, after_failure, version_status
@@ -126,14 +128,14 @@ def renew_lease(engine: Engine, job_id: int, owner: str, lease_seconds: float) -
 
 
 def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | None = None,
-             media: dict[str, Any] | None = None) -> bool:
+             media: dict[str, Any] | None = None, with_outbox: bool = False) -> bool:
     """Record the job's result and settle its version, atomically.
 
     Returns False (and changes nothing) when the job is not ours to finish: already done by
     a redelivered copy, or its lease was lost to another worker.
     """
     params = {"id": job_id, "owner": owner, "outputs": outputs, "now": utcnow()}
-    return backend_for(engine).complete_job(engine, params, media)
+    return backend_for(engine).complete_job(engine, params, media, with_outbox)
 
 
 def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: int,
@@ -158,8 +160,12 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
         conn.execute(update(job_t).where(job_t.c.id == job_id).values(
             status=JobState.FAILED, last_error=error, finished_at=now, lease_owner=None,
             lease_expires_at=None))
-        _settle_version(conn, row.version_id, now,
-                        error=f"job {job_id} ({row.preset}) failed: {error}")
+        reason = f"job {job_id} ({row.preset}) failed: {error}"
+        before = _settle_version(conn, row.version_id, now, error=reason)
+        if before.status != VersionState.FAILED:
+            record_event(conn, events.FAILED, row.version_id, events.moment(
+                VersionState.FAILED, before.review, before.submitted_by, before.note,
+                error=reason), with_outbox=with_outbox, now=now)
         return False
 
     return transaction(engine, work)
@@ -220,13 +226,14 @@ def release(engine: Engine, job_id: int, owner: str) -> bool:
 
 
 def _settle_version(conn: Connection, version_id: int, now: datetime,
-                    error: str | None = None) -> None:
+                    error: str | None = None) -> Any:
     """Lock the version, then set its status from all of its jobs.
 
     The states are read in a statement after the lock is held, so two jobs of one version
     settling at once cannot both miss how the other ended.
     """
     backend_for(conn).lock_version(conn, version_id)
+    before = conn.execute(_VERSION_BEFORE, {"id": version_id}).one()
     status = version_status(conn.execute(sql.JOB_STATES, {"id": version_id}).scalars())
     values: dict[str, Any] = {"status": str(status)}
     if status in (VersionState.COMPLETE, VersionState.FAILED):
@@ -234,6 +241,11 @@ def _settle_version(conn: Connection, version_id: int, now: datetime,
     if error:
         values["error"] = error
     conn.execute(sql.update_version(tuple(values)), {**values, "id": version_id})
+    return before
+
+
+# Read under the version's row lock: how it stood before this settling (for its event).
+_VERSION_BEFORE = text("SELECT status, review, submitted_by, note FROM version WHERE id = :id")
 
 
 def requeue_expired(engine: Engine, with_outbox: bool) -> int:

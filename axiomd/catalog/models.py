@@ -84,6 +84,10 @@ class Version(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    # Review state: NULL until the version completes, then `pending_review` (review.py).
+    review: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    task: Mapped[str | None] = mapped_column(String(255))
 
 
 class Job(Base):
@@ -116,6 +120,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"))
+    # A row carries a job or, for `<prefix>.events`, an event (migration 0005).
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id", name="fk_outbox_event_id"))
     routing_key: Mapped[str] = mapped_column(String(255))
     delay_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -140,3 +146,75 @@ version_t = Version.__table__
 job_t = Job.__table__
 outbox_t = OutboxMessage.__table__
 heartbeat_t = Heartbeat.__table__
+
+
+class Review(Base):
+    """One change of a version's review state; never updated or deleted."""
+
+    __tablename__ = "review"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("version.id"), index=True)
+    by: Mapped[str] = mapped_column(String(255))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Note(Base):
+    """A free note on a version, from a supervisor or an artist."""
+
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("version.id"), index=True)
+    by: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """A change of a version, written in the transaction that made it (docs/events.md).
+
+    `payload` holds what was true at that moment (status, review, who, note); what never
+    changes (asset, number, store path, outputs of a complete version) is joined on read.
+    """
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_unhooked", "hooked_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(ForeignKey("version.id"), index=True)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once the webhook fan-out made this event's deliveries.
+    hooked_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: the same `delivery_id` on every attempt until it lands."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("webhook", "event_id", name="uq_webhook_delivery"),
+        Index("ix_webhook_delivery_due", "webhook", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook: Mapped[str] = mapped_column(String(2048))
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+review_t = Review.__table__
+note_t = Note.__table__
+event_t = Event.__table__
+delivery_t = WebhookDelivery.__table__

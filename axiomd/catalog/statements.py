@@ -29,9 +29,11 @@ MEDIA = bindparam("media", type_=version_t.c.media.type)
 
 INSERT_VERSION_SQL = (
     "INSERT INTO version (asset_id, number, status, jobs_left, store_path, original_name, "
-    "checksum, size, submitted_by, origin_host, origin_path, ingest_token, media, created_at) "
+    "checksum, size, submitted_by, origin_host, origin_path, ingest_token, media, created_at, "
+    "note, task) "
     f"VALUES (:asset_id, :number, {PENDING}, :jobs_left, :store_path, :original_name, "
-    ":checksum, :size, :submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now) "
+    ":checksum, :size, :submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now, "
+    ":note, :task) "
     "RETURNING id"
 )
 INSERT_VERSION = text(INSERT_VERSION_SQL).bindparams(NOW, MEDIA)
@@ -106,6 +108,20 @@ FINISH_SQL = (
     "completed_at = CASE WHEN jobs_left = 1 THEN :now ELSE completed_at END"
 )
 JOB_STATES = text("SELECT status FROM job WHERE version_id = :id")
+# The last job done puts a fresh version up for review; a reopened one keeps its state.
+FINISH_REVIEW_SQL = ("review = CASE WHEN jobs_left = 1 THEN COALESCE(review, 'pending_review') "
+                     "ELSE review END")
+
+# -- version events (catalog/events.py) ----------------------------------------------------
+
+INSERT_EVENT_SQL = ("INSERT INTO event (name, version_id, payload, created_at) "
+                    "VALUES (:name, :version_id, :payload, :now) RETURNING id")
+INSERT_EVENT = text(INSERT_EVENT_SQL).bindparams(
+    NOW, bindparam("payload", type_=version_t.c.media.type))
+# An event's outbox row is routed by the event's name on `<prefix>.events`.
+EVENT_OUTBOX_COLUMNS = "outbox (event_id, routing_key, delay_seconds, created_at)"
+INSERT_EVENT_OUTBOX = text(f"INSERT INTO {EVENT_OUTBOX_COLUMNS} "
+                           "VALUES (:event_id, :name, 0, :now)").bindparams(NOW)
 
 
 @lru_cache(maxsize=16)

@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine, Row
 
+from axiomd import events
 from axiomd.catalog import statements as sql
 from axiomd.catalog.backends import backend_for
 from axiomd.catalog.db import transaction
+from axiomd.catalog.events import record_event
 from axiomd.catalog.models import asset_t, utcnow, version_t
 from axiomd.errors import DuplicateContent, NotFound, VersionConflict
 from axiomd.lifecycle import VersionState
@@ -53,6 +55,8 @@ class NewVersion:
     check_duplicate: bool = True
     media: Mapping[str, Any] | None = None
     allow_gap: bool = False  # the caller waited for lower numbers long enough
+    note: str | None = None  # the publish note (`ingest --note`)
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class VersionInfo:
     completed_at: datetime | None
     media: Mapping[str, Any] | None
     error: str | None
+    review: str | None = None
+    note: str | None = None
+    task: str | None = None
 
     @property
     def label(self) -> str:
@@ -98,6 +105,9 @@ class VersionInfo:
             "completed_at": self.completed_at.isoformat() if self.completed_at else None,
             "media": self.media,
             "error": self.error,
+            "review": self.review,
+            "note": self.note,
+            "task": self.task,
         }
 
 
@@ -132,7 +142,7 @@ def _allocate(
         "size": new.size, "submitted_by": new.submitted_by, "origin_host": new.origin_host,
         "origin_path": new.origin_path, "ingest_token": new.ingest_token, "now": now,
         "media": dict(new.media) if new.media else None,
-        "jobs_left": len(jobs),
+        "jobs_left": len(jobs), "note": new.note, "task": new.task,
     }
     for i, job in enumerate(jobs):
         params[f"preset{i}"], params[f"kind{i}"] = job.preset, job.kind
@@ -140,12 +150,16 @@ def _allocate(
     parent = None
     if number is None:
         number, parent = _number(conn, new, asset_id, version_id)
+    record_event(conn, events.CREATED, version_id,
+                 events.moment(VersionState.PENDING, None, new.submitted_by, new.note),
+                 with_outbox=with_outbox, now=now)
     return VersionInfo(
         id=version_id, asset=new.asset, number=number, status=VersionState.PENDING,
         parent=parent, checksum=new.checksum,
         size=new.size, store_path=new.store_path(number), original_name=new.original_name,
         submitted_by=new.submitted_by, origin_host=new.origin_host,
         origin_path=new.origin_path, created_at=now, completed_at=None, media=None, error=None,
+        note=new.note, task=new.task,
     )
 
 
@@ -235,7 +249,7 @@ def _to_info(row: Row[Any]) -> VersionInfo:
         original_name=m["original_name"], submitted_by=m["submitted_by"],
         origin_host=m["origin_host"], origin_path=m["origin_path"],
         created_at=m["created_at"], completed_at=m["completed_at"], media=m["media"],
-        error=m["error"],
+        error=m["error"], review=m["review"], note=m["note"], task=m["task"],
     )
 
 

@@ -138,7 +138,8 @@ class JobRunner:
             log.error("job.failed", error=error, **bound)
             return RunOutcome("failed", error)
         self.leases.let_go(job.id)
-        if not jobs.complete(self.engine, job.id, self.owner, result.outputs, result.media):
+        if not jobs.complete(self.engine, job.id, self.owner, result.outputs, result.media,
+                             with_outbox=not self.config.broker.embedded):
             log.warning("job.lease_lost", **bound)
             return RunOutcome("lost")
         log.info("job.done", duration_ms=round((time.monotonic() - started) * 1000, 1), **bound)

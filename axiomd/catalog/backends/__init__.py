@@ -36,8 +36,15 @@ class Backend:
         raise NotImplementedError
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],
-                     media: Mapping[str, Any] | None) -> bool:
-        """Finish a job this owner holds, count its version down, merge `media`."""
+                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> bool:
+        """Finish a job this owner holds, count its version down, merge `media`; the
+        last one completes the version, puts it up for review and records
+        `version.complete` (with its outbox row in broker mode)."""
+        raise NotImplementedError
+
+    def insert_event(self, conn: Connection, params: Mapping[str, Any],
+                     with_outbox: bool) -> int:
+        """Insert a version event (and its outbox row); its id."""
         raise NotImplementedError
 
     def lock_version(self, conn: Connection, version_id: int) -> dict[str, Any] | None:

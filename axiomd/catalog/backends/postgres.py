@@ -49,11 +49,21 @@ _MERGE_MEDIA = (
     "|| CAST(:media AS jsonb) AS json) END"
 )
 # The job row is locked first, then its version: the same order as every other writer.
-_COMPLETE = Prepared(
-    "axiomd_complete",
-    f"WITH d AS ({sql.DONE_SQL}) UPDATE version SET {sql.FINISH_SQL}, media = {_MERGE_MEDIA} "
-    "FROM d WHERE version.id = d.version_id RETURNING version.id",
+# The version it completes gets its `version.complete` event (and outbox row) in the
+# same statement: still one round trip.
+_COMPLETED = (
+    f"WITH d AS ({sql.DONE_SQL}), v AS (UPDATE version SET {sql.FINISH_SQL}, "
+    f"{sql.FINISH_REVIEW_SQL}, media = {_MERGE_MEDIA} FROM d WHERE version.id = d.version_id "
+    "RETURNING version.id, version.status, version.review, version.submitted_by, "
+    "version.note), e AS (INSERT INTO event (name, version_id, payload, created_at) "
+    "SELECT 'version.complete', v.id, json_build_object('status', v.status, 'review', "
+    f"v.review, 'by', v.submitted_by, 'note', v.note), :now FROM v WHERE v.status = {sql.COMPLETE} "
+    "RETURNING id){outbox} SELECT id FROM v"
 )
+_COMPLETE = Prepared("axiomd_complete", _COMPLETED.replace("{outbox}", ""))
+_COMPLETE_OUTBOX = Prepared("axiomd_complete_outbox", _COMPLETED.replace(
+    "{outbox}", f", o AS (INSERT INTO {sql.EVENT_OUTBOX_COLUMNS} "
+           "SELECT id, 'version.complete', 0, :now FROM e)"))
 _UPGRADE_LOCK = 0x6178696F6D64  # any fixed number
 _LOCK_VERSION = text("SELECT media FROM version WHERE id = :id FOR UPDATE").columns(
     version_t.c.media)
@@ -75,6 +85,16 @@ def _insert_all(jobs: int, with_outbox: bool) -> TextClause:
     return text(statement + " SELECT id FROM v").bindparams(sql.NOW, sql.MEDIA)
 
 
+@lru_cache(maxsize=2)
+def _insert_event(with_outbox: bool) -> TextClause:
+    """The event and its outbox row in one statement."""
+    if not with_outbox:
+        return sql.INSERT_EVENT
+    return text(f"WITH e AS ({sql.INSERT_EVENT_SQL}), o AS (INSERT INTO "
+                f"{sql.EVENT_OUTBOX_COLUMNS} SELECT id, :name, 0, :now FROM e) "
+                "SELECT id FROM e").bindparams(*sql.INSERT_EVENT._bindparams.values())
+
+
 class PostgresBackend(Backend):
     def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
                        with_outbox: bool) -> int:
@@ -87,9 +107,14 @@ class PostgresBackend(Backend):
         return None if row is None else row._asdict()
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],
-                     media: Mapping[str, Any] | None) -> bool:
+                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> bool:
         values = {**params, "media": None if media is None else dict(media)}
-        return prepared.run(engine, _COMPLETE, values) is not None
+        statement = _COMPLETE_OUTBOX if with_outbox else _COMPLETE
+        return prepared.run(engine, statement, values) is not None
+
+    def insert_event(self, conn: Connection, params: Mapping[str, Any],
+                     with_outbox: bool) -> int:
+        return int(conn.execute(_insert_event(with_outbox), params).scalar_one())
 
     def lock_version(self, conn: Connection, version_id: int) -> dict[str, Any] | None:
         return conn.execute(_LOCK_VERSION, {"id": version_id}).scalar()

@@ -13,6 +13,7 @@ from axiomd.catalog import statements as sql
 from axiomd.catalog.backends import Backend, Take
 from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, job_t, version_t
+from axiomd.lifecycle import VersionState
 from axiomd.messages import ROUTING_PREFIX
 
 _TAKE = {
@@ -29,7 +30,8 @@ _VERSION_STARTED = text(
 ).columns(identity=asset_t.c.identity.type)
 _DONE = text(sql.DONE_SQL).bindparams(bindparam("outputs", type_=job_t.c.outputs.type),
                                       bindparam("now", type_=job_t.c.finished_at.type))
-_FINISHED = text(f"UPDATE version SET {sql.FINISH_SQL} WHERE id = :id").bindparams(
+_FINISHED = text(f"UPDATE version SET {sql.FINISH_SQL}, {sql.FINISH_REVIEW_SQL} WHERE id = :id "
+                 "RETURNING status, review, submitted_by, note").bindparams(
     bindparam("now", type_=version_t.c.completed_at.type))
 _LOCK_VERSION = text("SELECT media FROM version WHERE id = :id").columns(version_t.c.media)
 
@@ -58,12 +60,19 @@ class SQLiteBackend(Backend):
         return transaction(engine, work)
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],
-                     media: Mapping[str, Any] | None) -> bool:
+                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> bool:
         def work(conn: Connection) -> bool:
             done = conn.execute(_DONE, params).first()
             if done is None:
                 return False
-            conn.execute(_FINISHED, {"id": done.version_id, "now": params["now"]})
+            version = conn.execute(_FINISHED, {"id": done.version_id,
+                                               "now": params["now"]}).one()
+            if version.status == VersionState.COMPLETE:
+                self.insert_event(conn, {
+                    "name": "version.complete", "version_id": done.version_id,
+                    "now": params["now"], "payload": {
+                        "status": version.status, "review": version.review,
+                        "by": version.submitted_by, "note": version.note}}, with_outbox)
             if media is not None:
                 known = self.lock_version(conn, done.version_id)
                 conn.execute(sql.update_version(("media",)),
@@ -74,6 +83,13 @@ class SQLiteBackend(Backend):
 
     def lock_version(self, conn: Connection, version_id: int) -> dict[str, Any] | None:
         return conn.execute(_LOCK_VERSION, {"id": version_id}).scalar()
+
+    def insert_event(self, conn: Connection, params: Mapping[str, Any],
+                     with_outbox: bool) -> int:
+        event_id = int(conn.execute(sql.INSERT_EVENT, params).scalar_one())
+        if with_outbox:
+            conn.execute(sql.INSERT_EVENT_OUTBOX, {**params, "event_id": event_id})
+        return event_id
 
 
 BACKEND = SQLiteBackend()
