@@ -122,7 +122,7 @@ def test_an_old_outbox_backlog_is_unhealthy(
     config, engine = setup(broker_url, extra="[status]\noutbox_max_age_seconds = 0.5\n")
     _queue_a_job(config)
     time.sleep(1.0)
-    assert _problems_about(health.check(config, engine), "outbox has 1 unsent message(s)")
+    assert _problems_about(health.check(config, engine), "unsent message(s)")
 
 
 @pytest.mark.parametrize("report", ["missing", "polled"])

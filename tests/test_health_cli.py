@@ -95,7 +95,7 @@ def test_prometheus_output_carries_the_same_facts_as_status(
     assert got[("axiomd_queue_consumers", probe)] == 1
     assert got[("axiomd_queue_consumers", proxy)] == 0
     assert got[("axiomd_queue_messages", probe)] == 0
-    assert got[("axiomd_outbox_backlog", ())] == 1
+    assert got[("axiomd_outbox_backlog", ())] == 2  # the job and its version.created event
     assert got[("axiomd_outbox_oldest_age_seconds", ())] >= 0
     assert got[("axiomd_jobs_failed_last_hour", ())] == 0
     assert got[("axiomd_heartbeat_age_seconds",
