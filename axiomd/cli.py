@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_ids", nargs="*", type=int, metavar="JOB_ID")
     p.add_argument("--failed", action="store_true", help="every failed job")
 
+    p = command("verify", cmd_verify, "hash the stored versions again and compare with the "
+                "catalog; exit 1 on any mismatch")
+    p.add_argument("asset", nargs="?", help="only this asset's versions")
+    p.add_argument("--json", action="store_true")
+
     p = command("status", cmd_status, "health: catalog, broker, backlog, jobs, daemons; "
                 "exit 1 when unhealthy")
     p.add_argument("--json", action="store_true")
@@ -399,6 +404,24 @@ def cmd_install_units(app: App, args: argparse.Namespace) -> int:
     print("next: systemctl daemon-reload && systemctl enable --now axiomd-watcher "
           "axiomd-relay axiomd-worker@{1..4}")
     return EXIT_OK
+
+
+def cmd_verify(app: App, args: argparse.Namespace) -> int:
+    from axiomd.verify import verify
+
+    _require_schema(app)
+    checked, bad = 0, []
+    for _version, mismatch in verify(app.engine, app.store, args.asset):
+        checked += 1
+        if mismatch is not None:
+            bad.append(mismatch)
+            if not args.json:
+                print(f"MISMATCH {mismatch}")
+    if args.json:
+        print(json.dumps({"checked": checked, "mismatches": [vars(m) for m in bad]}, indent=2))
+    else:
+        print(f"{checked} versions checked, {len(bad)} mismatched")
+    return EXIT_FAILED if bad else EXIT_OK
 
 
 def _label(text: str) -> int:

@@ -234,6 +234,10 @@ class Intake:
             for claim in claims:
                 claim.staged.unlink()
             return []
+        if outcome.status == "changed":  # a frame still being written: all settle again
+            for claim in claims:
+                put_back(claim.staged, root.path / claim.rel)
+            return [(p, s) for p in sorted(frames) if (s := snapshot_of(p)) is not None]
         folder = DUPLICATES if outcome.status == "duplicate" else REJECTED
         for claim in claims:
             set_aside(root.path, claim.rel, claim.staged, folder, note=None)
