@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from axiomd import app as wiring
 from axiomd import health
 from axiomd.app import App, open_app
 from axiomd.catalog import jobs, schema
-from axiomd.catalog.db import make_url_is_sqlite, reachable, redact
+from axiomd.catalog.db import make_url_is_sqlite, reachable, redact, scrub
 from axiomd.catalog.versions import (
     LineageNode,
     VersionInfo,
@@ -56,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (NotFound, StoreError, CatalogUnavailable, AxiomdError) as exc:
         print(f"axiomd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except DBAPIError as exc:  # one line, passwords out: never a traceback with a URL in it
+        first = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"axiomd: catalog database {redact(app.config.database_url)}: "
+              f"{scrub(first, app.config.database_url)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
