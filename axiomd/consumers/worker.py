@@ -21,14 +21,14 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs
 from axiomd.catalog.db import DRIVER_ERRORS, redact
 from axiomd.config import Config
 from axiomd.consumers.runner import JobRunner, RunOutcome
-from axiomd.daemon import Service, Shutdown
+from axiomd.daemon import Service, Shutdown, describe
 from axiomd.errors import BrokerError, CatalogUnavailable, MalformedMessage
 from axiomd.identity import worker_name
 from axiomd.log import get_logger
@@ -221,6 +221,10 @@ class RabbitWorker(_Worker):
         """Claim and run one job; the answer says how to settle its message."""
         try:
             job = jobs.claim(self.engine, job_id, self.owner, self.config.worker.lease_seconds)
+        except DataError as exc:  # the message names something no row can be: not an outage
+            log.error("message.malformed", message_id=message_id, job=job_id,
+                      error=f"the catalog refuses job id {job_id}: {describe(exc)}")
+            return "dead-letter"
         except Exception as exc:
             log.warning("worker.catalog_unavailable", job=job_id, error=str(exc))
             time.sleep(1.0)
