@@ -124,6 +124,7 @@ class Config:
     transcode: TranscodeSettings
     logging: LoggingSettings
     qc: Mapping[str, QcSpec] = field(default_factory=dict)
+    store_min_free_bytes: int = 64 * 1024 * 1024  # [store] min_free_bytes: headroom kept free
 
     def root(self, name: str) -> DropRoot:
         for root in self.watch.roots:
@@ -240,8 +241,11 @@ class _Reader:
         broker_url = env.get("AXIOMD_BROKER_URL") or self.typed(broker, "broker", "url", str, "")
         if broker_url and not broker_url.startswith(("amqp://", "amqps://")):
             raise self.fail("broker.url", "must be empty (embedded) or start with amqp://")
-        store = self.table(data, "store", {"root"})
+        store = self.table(data, "store", {"root", "min_free_bytes"})
         store_root = self.path(self.typed(store, "store", "root", str, "var/store"))
+        min_free = self.typed(store, "store", "min_free_bytes", int, 64 * 1024 * 1024)
+        if min_free < 0:
+            raise self.fail("store.min_free_bytes", f"must be 0 or more, got {min_free}")
 
         naming_data = self.table(data, "naming", None)
         if not naming_data:
@@ -256,6 +260,7 @@ class _Reader:
                 prefix=self.typed(broker, "broker", "prefix", str, "axiom"),
             ),
             store_root=store_root,
+            store_min_free_bytes=min_free,
             watch=self.watch(self.table(data, "watch", {"settle_seconds", "rescan_seconds",
                                                         "ignore", "roots", "ingest_threads",
                                                         "sequence_settle_seconds",

@@ -32,8 +32,12 @@ MAX_NAME = 255
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class RootUnwritable(OSError):
-    """The drop root refuses this process's writes (permissions, read-only mount)."""
+class RootUnwritable(Exception):
+    """The drop root refuses this process's writes (permissions, a read-only mount)."""
+
+    def __init__(self, root: str, path: Path, cause: OSError) -> None:
+        super().__init__(f"drop root {root} ({path}) refuses this watcher's writes "
+                         f"({cause.strerror}): files there wait until it can move them")
 
 
 def _fits(name: str, limit: int = MAX_NAME) -> str:
