@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from axiomd import liveness
 from axiomd.errors import SourceUnreadable, StoreError
 from axiomd.sequences import frame_file, frame_of, is_sequence
 from axiomd.versioning import version_label
@@ -51,6 +52,7 @@ def hash_file(path: Path) -> tuple[str, int]:
         while n := f.readinto(buf):
             digest.update(view[:n])
             size += n
+            liveness.progress()
     return digest.hexdigest(), size
 
 
@@ -146,6 +148,7 @@ class Store:
                     digest.update(view[:n])
                     dst.write(view[:n])
                     size += n
+                    liveness.progress()
                 dst.flush()
                 os.fsync(dst.fileno())
         except OSError as exc:

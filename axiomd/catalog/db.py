@@ -49,7 +49,24 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg2")
     # No pre-ping: a stale pooled connection fails its first statement, is invalidated,
     # and `transaction` runs the work again on a fresh one. One round trip saved per use.
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+    connect_args = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in parsed.query}
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
+                         connect_args=connect_args)
+
+
+# A connection that goes silent (a firewall dropping idle state, a server host gone) must
+# fail, not hang: TCP keepalives probe idle connections, tcp_user_timeout bounds unacked
+# sends, connect_timeout bounds the start, and the server cancels statements and lock
+# waits that run away. Anything given in the URL's query wins.
+PG_CONNECT_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+    "options": "-c statement_timeout=600s -c lock_timeout=120s",
+}
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

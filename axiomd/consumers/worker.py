@@ -23,6 +23,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.spec import Basic, BasicProperties
 from sqlalchemy.exc import DataError, DBAPIError
 
+from axiomd import liveness
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import jobs
 from axiomd.catalog.db import DRIVER_ERRORS, redact
@@ -81,7 +82,8 @@ class EmbeddedWorker(_Worker):
             self.shutdown.stop_taking.wait(self.poll_seconds)
             return
         try:
-            self.runner.run(job)
+            with liveness.busy():  # a transcode is long by nature; the runner watches ffmpeg
+                self.runner.run(job)
         except Exception as exc:  # e.g. the catalog went away while recording the result
             # The job keeps its lease until it runs out; then any worker takes it again.
             log.error("job.crashed", job=job.id, error=f"{type(exc).__name__}: {exc}")
