@@ -146,3 +146,20 @@ def test_verify_reports_a_stored_file_that_no_longer_matches_its_checksum(
     result = run_cli("verify", config=config)
     assert result.returncode == 1
     assert "TST_SQ010_SH0010_comp v001" in result.stdout + result.stderr
+
+
+def test_verify_rehashes_every_frame_of_a_sequence(
+        env: tuple[Path, Engine, Path], daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    """A sequence's manifest checksum is recomputed from its frames; one changed frame fails."""
+    config, engine, drop = env
+    started(daemons(config, "watch"))
+    for frame in (1001, 1002, 1003):
+        (drop / f"TST_SQ010_SH0010_comp_v001.{frame}.png").write_bytes(os.urandom(2048))
+    wait_for(lambda: versions(engine) and nothing_claimed(drop), 30, "the sequence version")
+    assert run_cli("verify", config=config).returncode == 0
+    folder = (tmp_path / "store" / versions(engine)[0][3]).parent
+    frame = sorted(folder.iterdir())[1]
+    frame.chmod(0o644)
+    frame.write_bytes(os.urandom(2048))
+    result = run_cli("verify", "--json", config=config)
+    assert result.returncode == 1 and '"version": "v001"' in result.stdout
