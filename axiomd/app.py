@@ -30,7 +30,7 @@ class App:
     def __post_init__(self) -> None:
         self.engine = make_engine(self.config.database_url,
                                   pool_size=max(2, self.config.worker.concurrency + 2))
-        self.store = Store(self.config.store_root)
+        self.store = Store(self.config.store_root, self.config.store_min_free_bytes)
 
     @cached_property
     def ingestor(self) -> Ingestor:

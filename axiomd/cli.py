@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from axiomd import app as wiring
 from axiomd import health
 from axiomd.api import Catalog
 from axiomd.app import App, open_app
 from axiomd.catalog import jobs, schema
-from axiomd.catalog.db import make_url_is_sqlite, reachable, redact
+from axiomd.catalog.db import make_url_is_sqlite, reachable, redact, scrub
 from axiomd.catalog.versions import (
     LineageNode,
     VersionInfo,
@@ -57,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (NotFound, StoreError, CatalogUnavailable, AxiomdError) as exc:
         print(f"axiomd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except DBAPIError as exc:  # one line, passwords out: never a traceback with a URL in it
+        first = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"axiomd: catalog database {redact(app.config.database_url)}: "
+              f"{scrub(first, app.config.database_url)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -164,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("retry", cmd_retry, "put failed jobs back in the queue")
     p.add_argument("job_ids", nargs="*", type=int, metavar="JOB_ID")
     p.add_argument("--failed", action="store_true", help="every failed job")
+
+    p = command("verify", cmd_verify, "hash the stored versions again and compare with the "
+                "catalog; exit 1 on any mismatch")
+    p.add_argument("asset", nargs="?", help="only this asset's versions")
+    p.add_argument("--json", action="store_true")
 
     p = command("status", cmd_status, "health: catalog, broker, backlog, jobs, daemons; "
                 "exit 1 when unhealthy")
@@ -574,6 +586,24 @@ def cmd_install_units(app: App, args: argparse.Namespace) -> int:
     print("next: systemctl daemon-reload && systemctl enable --now axiomd.target axiomd-watcher "
           "axiomd-relay axiomd-worker@{1..4} axiomd-metrics.timer  (only the ones this host runs)")
     return EXIT_OK
+
+
+def cmd_verify(app: App, args: argparse.Namespace) -> int:
+    from axiomd.verify import verify
+
+    _require_schema(app)
+    checked, bad = 0, []
+    for _version, mismatch in verify(app.engine, app.store, args.asset):
+        checked += 1
+        if mismatch is not None:
+            bad.append(mismatch)
+            if not args.json:
+                print(f"MISMATCH {mismatch}")
+    if args.json:
+        print(json.dumps({"checked": checked, "mismatches": [vars(m) for m in bad]}, indent=2))
+    else:
+        print(f"{checked} versions checked, {len(bad)} mismatched")
+    return EXIT_FAILED if bad else EXIT_OK
 
 
 def _label(text: str) -> int:

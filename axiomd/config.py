@@ -171,6 +171,7 @@ class Config:
     events_webhooks: tuple[Webhook, ...] = ()
     api: ApiSettings = field(default_factory=ApiSettings)
     status: StatusSettings = field(default_factory=StatusSettings)
+    store_min_free_bytes: int = 64 * 1024 * 1024  # [store] min_free_bytes: headroom kept free
 
     def root(self, name: str) -> DropRoot:
         for root in self.watch.roots:
@@ -272,6 +273,7 @@ class _Reader:
             database_url=self.sqlite_url(db_url),
             broker=dataclasses.replace(file.broker, url=broker_url),
             store_root=self.path(file.store.root),
+            store_min_free_bytes=file.store.min_free_bytes,
             watch=dataclasses.replace(file.watch, roots=roots),
             naming=naming,
             worker=file.worker,

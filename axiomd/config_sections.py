@@ -23,6 +23,7 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class StoreSettings:
     root: Path = Path("var/store")
+    min_free_bytes: int = setting(64 * 1024 * 1024, at_least=0)  # headroom kept free
 
 
 @dataclass(frozen=True)

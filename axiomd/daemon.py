@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.engine import Engine
 
+from axiomd import liveness
 from axiomd.catalog import heartbeats
 from axiomd.config import Config, load_config
 from axiomd.errors import ConfigError
@@ -75,18 +76,28 @@ def sd_notify(message: str) -> bool:
 class Pulse:
     """Periodic signs of life: systemd's watchdog and the catalog's heartbeat table.
 
-    It beats from its own thread, so hashing a 50 GB file or a long transcode does not
-    look like a hang to systemd; hung ffmpeg runs have their own watchdog.
+    It beats from its own thread, but only vouches for a loop that is moving: with
+    `gate`, the watchdog ping and the heartbeat stop once the loop has not turned (nor
+    long work progressed, see `liveness.py`) for `stall_after` seconds, so systemd
+    restarts a daemon stuck on a silent connection. The heartbeat is written on a thread
+    of its own, so a catalog that hangs cannot stop the watchdog pings for a loop that
+    turns.
     """
 
-    def __init__(self, engine: Engine, role: str, every: float = 5.0) -> None:
+    def __init__(self, engine: Engine, role: str, every: float = 5.0, *,
+                 gate: bool = True, stall_after: float | None = None) -> None:
         self.engine = engine
         self.role = role
         self.process = heartbeat_name(role)
         usec = os.environ.get("WATCHDOG_USEC")
-        watchdog = int(usec) / 1e6 / 2 if usec and usec.isdigit() else None
-        self.every = min(every, watchdog) if watchdog else every
+        watchdog = int(usec) / 1e6 if usec and usec.isdigit() else None
+        self.every = min(every, watchdog / 2) if watchdog else every
+        self.gate = gate
+        self.stall_after = stall_after or watchdog or 60.0
         self._last = 0.0
+        self._turned = time.monotonic()
+        self._stalled = False
+        self._writing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -100,16 +111,44 @@ class Pulse:
         self._thread.start()
         return self
 
+    def turned(self) -> None:
+        """The daemon's loop finished a step."""
+        self._turned = time.monotonic()
+
+    def moving(self) -> bool:
+        if not self.gate:
+            return True
+        since = liveness.quiet_since(self._turned)
+        stalled = since is not None and time.monotonic() - since > self.stall_after
+        if stalled != self._stalled:
+            self._stalled = stalled
+            if stalled:
+                log.error("daemon.loop_stalled", role=self.role,
+                          quiet_seconds=round(time.monotonic() - (since or 0.0), 1),
+                          action="watchdog pings and heartbeat withheld")
+            else:
+                log.info("daemon.loop_resumed", role=self.role)
+        return not stalled
+
     def beat(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.every:
             return
         self._last = now
+        if not self.moving():
+            return
         sd_notify("WATCHDOG=1")
+        if self._writing.acquire(blocking=False):  # the last write may still hang
+            threading.Thread(target=self._write_heartbeat, daemon=True,
+                             name=f"heartbeat-{self.role}").start()
+
+    def _write_heartbeat(self) -> None:
         try:
             heartbeats.beat(self.engine, self.process, self.role, host())
         except Exception as exc:  # the catalog being down must not stop the daemon
             log.warning("daemon.heartbeat_failed", role=self.role, error=str(exc))
+        finally:
+            self._writing.release()
 
     def forget(self) -> None:
         """Stop beating and remove our heartbeat row: a clean stop is not a dead process."""
@@ -190,7 +229,7 @@ def run_service(service: Service, *, notify_ready: bool = True,
     """Run `service` until shutdown: heartbeat, READY once started, reload on SIGHUP,
     back off (with jitter) through outages, and log one event as each begins and ends."""
     role, shutdown = service.role, service.shutdown
-    pulse = Pulse(service.engine, role).start()
+    pulse = Pulse(service.engine, role, gate=notify_ready).start()
     backoff = backoff or Backoff()
     started = ready = False
     down_since: float | None = None
@@ -209,6 +248,7 @@ def run_service(service: Service, *, notify_ready: bool = True,
                         sd_notify("READY=1")
                         ready = True
                 service.step()
+                pulse.turned()
                 if down_since is not None:
                     log.info("service.recovered", role=role,
                              down_seconds=round(time.monotonic() - down_since, 1))
@@ -216,14 +256,15 @@ def run_service(service: Service, *, notify_ready: bool = True,
                     backoff.reset()
             except service.outages as exc:
                 started = False
-                with contextlib.suppress(Exception):
-                    service.disconnect()
+                with contextlib.suppress(Exception), liveness.busy():
+                    service.disconnect()  # may wait for a running job to end
                 delay = backoff.next()
                 if down_since is None:
                     down_since = time.monotonic()
                     log.warning("service.unavailable", role=role, error=describe(exc),
                                 retry_in=round(delay, 2))
-                shutdown.stop_taking.wait(delay)
+                with liveness.busy():  # waiting out an outage is the loop working
+                    shutdown.stop_taking.wait(delay)
     finally:
         try:
             service.close()

@@ -47,6 +47,14 @@ from axiomd.errors import (
     VersionConflict,
     VersionGap,
 )
+from axiomd.handover import (
+    CHANGED,
+    STILL_OPEN,
+    Fingerprint,
+    fingerprint,
+    may_link,
+    open_for_writing,
+)
 from axiomd.identity import left_by_dead_process, new_token, token_owner
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule, ParsedName
@@ -99,6 +107,12 @@ def _refused(origin: Path, reason: str, field: str | None,
     return Outcome("rejected", str(origin), reason, field=field, suggestion=suggestion)
 
 
+def _changed(origin: Path, reason: str, size: int) -> Outcome:
+    """Someone is still writing the file: nothing is allocated, it settles again."""
+    log.info("ingest.changed_after_claim", file=str(origin), reason=reason, size=size)
+    return Outcome("changed", str(origin), reason)
+
+
 def jobs_for(config: Config) -> list[JobSpec]:
     return [JobSpec(name, config.transcode.presets[name].kind) for name in config.transcode.jobs]
 
@@ -144,7 +158,9 @@ class Ingestor:
             return None
         # A sequence's store side was published by recover_staged already.
         if not is_sequence(version.store_path) and not self.store.path(version.store_path).exists():
-            self.store.publish(self.store.stage(claimed, token, link=True), version.store_path)
+            st = os.lstat(claimed)
+            linkable = may_link(st, open_for_writing(claimed))
+            self.store.publish(self.store.stage(claimed, token, link=linkable), version.store_path)
             self._published_late(version)
         return version
 
@@ -198,13 +214,20 @@ class Ingestor:
             return _refused(origin, str(exc), getattr(exc.rejection, "field", None))
         token = token or new_token()
         try:
-            staged = self.store.stage(source, token, link=link)
+            st = os.lstat(source)
+        except OSError as exc:
+            return _refused(origin, f"cannot read {name}: {exc.strerror}", None)
+        writing = open_for_writing(source)
+        if writing:
+            return _changed(origin, STILL_OPEN, st.st_size)
+        try:
+            staged = self.store.stage(source, token, link=link and may_link(st, writing))
         except SourceUnreadable as exc:
             return _refused(origin, str(exc), None)
-        if expected_size is not None and staged.size != expected_size:
+        if (fingerprint(source) != Fingerprint.of(st)
+                or (expected_size is not None and staged.size != expected_size)):
             self.store.discard_staged(token)
-            log.info("ingest.still_changing", file=str(origin), size=staged.size)
-            return Outcome("changed", str(origin), "file changed while it was read")
+            return _changed(origin, CHANGED, staged.size)
         return self._version(staged, parsed, rule, name, origin, user or file_owner(source),
                              started, lambda fields, n: rule.render(fields, n),
                              allow_gap=allow_gap, note=note)
@@ -232,10 +255,21 @@ class Ingestor:
         except NameRejected as exc:
             return _refused(origin, str(exc), getattr(exc.rejection, "field", None))
         try:
+            before = {p: os.lstat(p) for p, _ in numbered}
+        except OSError as exc:
+            return _refused(origin, f"cannot read a frame: {exc.strerror}", None)
+        writing = {p: open_for_writing(p) for p in before}
+        if any(writing.values()):
+            return _changed(origin, STILL_OPEN, sum(st.st_size for st in before.values()))
+        linkable = link and all(may_link(st, writing[p]) for p, st in before.items())
+        try:
             staged = self.store.stage_sequence([(p, f.number) for p, f in numbered], token,
-                                               link=link)
+                                               link=linkable)
         except SourceUnreadable as exc:
             return _refused(origin, str(exc), None)
+        if any(fingerprint(p) != Fingerprint.of(st) for p, st in before.items()):
+            self.store.discard_staged(token)
+            return _changed(origin, CHANGED, staged.size)
         span = frame_range(f.number for _, f in numbered)
         if span.missing:
             log.warning("ingest.sequence_gaps", file=str(origin), frames=span.frames,

@@ -10,6 +10,9 @@ from axiomd.errors import MalformedMessage
 
 SCHEMA = 1
 ROUTING_PREFIX = "job."
+# Job and version ids are the catalog's INTEGER keys: anything outside can name no row,
+# and would reach the database only to fail there as if it were an outage.
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ def decode(raw: bytes) -> JobMessage:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedMessage(f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise MalformedMessage("body is nested too deeply to be a job message") from exc
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")
     if data.get("schema") != SCHEMA:
@@ -62,5 +67,7 @@ def decode(raw: bytes) -> JobMessage:
 
 def _int(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedMessage(f"expected an integer id, got {value!r}")
+        raise MalformedMessage(f"expected an integer id, got {str(value)[:40]!r}")
+    if not 1 <= value <= MAX_ID:
+        raise MalformedMessage(f"id {str(value)[:40]} is outside 1..{MAX_ID}")
     return value

@@ -114,8 +114,10 @@ class NamingRule:
             else:
                 choices = tuple(str(c) for c in spec)
                 self._choices[field] = choices
-                # Choice lists (extensions) accept any case: cameras write .MOV.
-                self._patterns[field] = "(?i:" + "|".join(re.escape(c) for c in choices) + ")"
+                # Choice lists (extensions) accept any ASCII case: cameras write .MOV. Only
+                # ASCII: Unicode folding would let `.t\N{LATIN SMALL LETTER DOTLESS I}f`
+                # pass as `.tif`.
+                self._patterns[field] = "(?ai:" + "|".join(re.escape(c) for c in choices) + ")"
                 self._expected[field] = "one of " + ", ".join(choices)
         self._regex = re.compile(self._pattern_for(self._tokens) + r"\Z")
         self.example = example or self._default_example()

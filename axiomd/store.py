@@ -20,12 +20,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from axiomd import liveness
 from axiomd.errors import SourceUnreadable, StoreError
 from axiomd.sequences import frame_file, frame_of, is_sequence
 from axiomd.versioning import version_label
 
 CHUNK = 1024 * 1024
 STAGING = ".staging"
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+class StoreFull(StoreError):
+    """This file does not fit in the store's free space now; smaller files still may."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ def hash_file(path: Path) -> tuple[str, int]:
         while n := f.readinto(buf):
             digest.update(view[:n])
             size += n
+            liveness.progress()
     return digest.hexdigest(), size
 
 
@@ -61,8 +68,9 @@ def version_relpath(identity_values: Iterable[str], number: int, file_name: str)
 class Store:
     """The folder tree under `[store] root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         self.root = root
+        self.min_free_bytes = min_free_bytes
         self.leftovers: set[str] = set()  # staged tokens that could not be discarded yet
 
     def path(self, relpath: str) -> Path:
@@ -140,6 +148,7 @@ class Store:
                     digest.update(view[:n])
                     dst.write(view[:n])
                     size += n
+                    liveness.progress()
                 dst.flush()
                 os.fsync(dst.fileno())
         except OSError as exc:
@@ -196,13 +205,17 @@ class Store:
         folder = self.root / STAGING
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
-    def require_space(self, needed: int, margin: int = 64 * 1024 * 1024) -> None:
+    def require_space(self, needed: int) -> None:
+        """Keep `min_free_bytes` free. A store below that is full for everything (StoreError);
+        one with room for smaller files refuses only this one (StoreFull)."""
         self.root.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.root).free
+        margin = self.min_free_bytes
         if free < needed + margin:
-            raise StoreError(
+            kind = StoreFull if free >= margin else StoreError
+            raise kind(
                 f"store {self.root} has {free // 2**20} MiB free, needs {needed // 2**20} MiB "
-                f"plus {margin // 2**20} MiB headroom"
+                f"plus {margin // 2**20} MiB headroom ([store] min_free_bytes)"
             )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.config import Config, load_config
-from tests.helpers import AMQP_BASE, Daemon, rabbitmqctl
+from tests.helpers import AMQP_BASE, CONFIG_TEMPLATE, Daemon, noop_preset, rabbitmqctl
 
 PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -68,52 +68,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-CONFIG_TEMPLATE = """
-[database]
-url = "{db_url}"
-
-[broker]
-url = "{broker_url}"
-prefix = "{prefix}"
-
-[store]
-root = "store"
-
-[watch]
-settle_seconds = {settle}
-rescan_seconds = {rescan}
-sequence_settle_seconds = {sequence_settle}
-
-[[watch.roots]]
-name = "comp"
-path = "drop/comp"
-naming = "shot"
-
-[naming.shot]
-template = "{{show}}_{{seq}}_{{shot}}_{{task}}_v{{version}}.{{ext}}"
-identity = ["show", "seq", "shot", "task"]
-version_policy = "{policy}"
-[naming.shot.fields]
-show = "[A-Z][A-Z0-9]{{1,7}}"
-seq = "SQ[0-9]{{3,4}}"
-shot = "SH[0-9]{{4}}"
-task = "[a-z][a-z0-9]{{1,15}}"
-version = "[0-9]{{3,4}}"
-ext = ["mov", "mp4", "mxf", "exr", "dpx", "png", "jpg", "tif", "wav", "txt"]
-
-[worker]
-max_attempts = {max_attempts}
-lease_seconds = {lease}
-retry_delays = {retry_delays}
-{extra_worker}
-
-[transcode]
-jobs = {jobs}
-
-[logging]
-format = "json"
-level = "{level}"
-"""
 
 
 @pytest.fixture
@@ -172,3 +126,20 @@ def daemons() -> Iterator[Callable[..., Daemon]]:
     yield start
     for daemon in started:
         daemon.stop()
+
+
+@pytest.fixture
+def noop_pipeline(write_config: Callable[..., Path], pg_url: str, broker_url: str,
+          tmp_path: Path) -> Callable[..., tuple[Path, Engine]]:
+    """A config on PostgreSQL + this test's vhost, jobs of kind noop, schema ready."""
+
+    def make(sleep: float = 0.0, fail: str | None = None, broker: str | None = None,
+             **overrides: object) -> tuple[Path, Engine]:
+        overrides.setdefault("jobs", '["noop"]')
+        path = write_config(pg_url, broker or broker_url, extra=noop_preset(sleep, fail),
+                            **overrides)
+        engine = make_engine(pg_url)
+        schema.upgrade(engine)
+        return path, engine
+
+    return make

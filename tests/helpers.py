@@ -16,13 +16,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pika
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from axiomd.catalog.db import make_engine
-from axiomd.catalog.models import asset_t, version_t
+from axiomd.catalog.models import asset_t, job_t, version_t
 from axiomd.catalog.versions import JobSpec, NewVersion, allocate_version
-from axiomd.store import version_relpath
+from axiomd.config import load_config
+from axiomd.store import Store, version_relpath
 
 AMQP_BASE = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
@@ -205,3 +207,84 @@ def _remount(store: Path, mode: str) -> None:
         if "busy" not in done.stderr or time.monotonic() > deadline:
             raise AssertionError(f"mount -o remount,{mode} {store}: {done.stderr.strip()}")
         time.sleep(0.02)
+
+
+def add_versions(engine: Engine, config_path: Path, count: int) -> list[int]:
+    """Versions with real files in the store, their noop jobs in the outbox."""
+    config = load_config(config_path)
+    store = Store(config.store_root)
+    ids = []
+    for _ in range(count):
+        v = allocate_version(engine, new_version(), NOOP, with_outbox=True)
+        path = store.path(v.store_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+        ids.append(v.id)
+    return ids
+
+
+def job_states(engine: Engine) -> list[tuple[str, int]]:
+    with engine.connect() as conn:
+        return [(r.status, r.attempts) for r in conn.execute(
+            select(job_t.c.status, job_t.c.attempts).order_by(job_t.c.id))]
+
+
+def all_done(engine: Engine) -> bool:
+    states = job_states(engine)
+    return bool(states) and all(s == "done" for s, _ in states)
+
+
+def dead_letter_count(broker_url: str, prefix: str) -> int:
+    conn = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        return conn.channel().queue_declare(f"{prefix}.dead", passive=True).method.message_count
+    finally:
+        conn.close()
+
+
+CONFIG_TEMPLATE = """
+[database]
+url = "{db_url}"
+
+[broker]
+url = "{broker_url}"
+prefix = "{prefix}"
+
+[store]
+root = "store"
+
+[watch]
+settle_seconds = {settle}
+rescan_seconds = {rescan}
+sequence_settle_seconds = {sequence_settle}
+
+[[watch.roots]]
+name = "comp"
+path = "drop/comp"
+naming = "shot"
+
+[naming.shot]
+template = "{{show}}_{{seq}}_{{shot}}_{{task}}_v{{version}}.{{ext}}"
+identity = ["show", "seq", "shot", "task"]
+version_policy = "{policy}"
+[naming.shot.fields]
+show = "[A-Z][A-Z0-9]{{1,7}}"
+seq = "SQ[0-9]{{3,4}}"
+shot = "SH[0-9]{{4}}"
+task = "[a-z][a-z0-9]{{1,15}}"
+version = "[0-9]{{3,4}}"
+ext = ["mov", "mp4", "mxf", "exr", "dpx", "png", "jpg", "tif", "wav", "txt"]
+
+[worker]
+max_attempts = {max_attempts}
+lease_seconds = {lease}
+retry_delays = {retry_delays}
+{extra_worker}
+
+[transcode]
+jobs = {jobs}
+
+[logging]
+format = "json"
+level = "{level}"
+"""

@@ -25,6 +25,10 @@ from tests.helpers import (
     AMQP_BASE,
     NOOP,
     Daemon,
+    add_versions,
+    all_done,
+    dead_letter_count,
+    job_states,
     new_version,
     noop_preset,
     rabbitmqctl,
@@ -33,60 +37,10 @@ from tests.helpers import (
 from tests.tcpproxy import TcpProxy
 
 
-@pytest.fixture
-def setup(write_config: Callable[..., Path], pg_url: str, broker_url: str,
-          tmp_path: Path) -> Callable[..., tuple[Path, Engine]]:
-    """A config on PostgreSQL + this test's vhost, jobs of kind noop, schema ready."""
-
-    def make(sleep: float = 0.0, fail: str | None = None, broker: str | None = None,
-             **overrides: object) -> tuple[Path, Engine]:
-        overrides.setdefault("jobs", '["noop"]')
-        path = write_config(pg_url, broker or broker_url, extra=noop_preset(sleep, fail),
-                            **overrides)
-        engine = make_engine(pg_url)
-        schema.upgrade(engine)
-        return path, engine
-
-    return make
-
-
-def add_versions(engine: Engine, config_path: Path, count: int) -> list[int]:
-    """Versions with real files in the store, their noop jobs in the outbox."""
-    config = load_config(config_path)
-    store = Store(config.store_root)
-    ids = []
-    for _ in range(count):
-        v = allocate_version(engine, new_version(), NOOP, with_outbox=True)
-        path = store.path(v.store_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("x")
-        ids.append(v.id)
-    return ids
-
-
-def job_states(engine: Engine) -> list[tuple[str, int]]:
-    with engine.connect() as conn:
-        return [(r.status, r.attempts) for r in conn.execute(
-            select(job_t.c.status, job_t.c.attempts).order_by(job_t.c.id))]
-
-
-def all_done(engine: Engine) -> bool:
-    states = job_states(engine)
-    return bool(states) and all(s == "done" for s, _ in states)
-
-
-def dead_letter_count(broker_url: str, prefix: str) -> int:
-    conn = pika.BlockingConnection(pika.URLParameters(broker_url))
-    try:
-        return conn.channel().queue_declare(f"{prefix}.dead", passive=True).method.message_count
-    finally:
-        conn.close()
-
-
-def test_job_flows_from_outbox_through_rabbitmq_to_done(setup: Callable[..., tuple[Path, Engine]],
+def test_job_flows_from_outbox_through_rabbitmq_to_done(noop_pipeline: Callable[..., tuple[Path, Engine]],
                                                         daemons: Callable[..., Daemon]) -> None:
     """End to end: allocation writes the outbox, the relay publishes, a worker completes."""
-    config, engine = setup()
+    config, engine = noop_pipeline()
     add_versions(engine, config, 3)
     daemons(config, "relay")
     daemons(config, "worker")
@@ -103,9 +57,9 @@ def test_job_flows_from_outbox_through_rabbitmq_to_done(setup: Callable[..., tup
 
 
 def test_relay_marks_sent_only_what_rabbitmq_confirmed(
-        setup: Callable[..., tuple[Path, Engine]], broker_url: str) -> None:
+        noop_pipeline: Callable[..., tuple[Path, Engine]], broker_url: str) -> None:
     """Batches are confirmed as a whole; a row nobody can route stays in the outbox."""
-    config_path, engine = setup()
+    config_path, engine = noop_pipeline()
     add_versions(engine, config_path, 250)  # more than one batch
     allocate_version(engine, new_version(), [JobSpec("other", "other")], with_outbox=True)
     prefix = load_config(config_path).broker.prefix
@@ -125,10 +79,10 @@ def test_relay_marks_sent_only_what_rabbitmq_confirmed(
 
 
 def test_relay_gives_up_on_a_batch_rabbitmq_never_confirms(
-        setup: Callable[..., tuple[Path, Engine]], broker_url: str) -> None:
+        noop_pipeline: Callable[..., tuple[Path, Engine]], broker_url: str) -> None:
     """A broker that takes the messages and never answers: the rows stay unsent and the
     relay says why, instead of waiting for ever."""
-    config_path, engine = setup()
+    config_path, engine = noop_pipeline()
     add_versions(engine, config_path, 5)
     proxy = TcpProxy(5672)
     connection = connect(f"{AMQP_BASE.rsplit(':', 1)[0]}:{proxy.port}/"
@@ -149,9 +103,9 @@ def test_relay_gives_up_on_a_batch_rabbitmq_never_confirms(
 
 
 def test_killed_worker_job_is_redelivered_and_completes_once(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """kill -9 mid-job: the lease runs out, the job runs again and is done exactly once."""
-    config, engine = setup(sleep=3.0, lease=2)
+    config, engine = noop_pipeline(sleep=3.0, lease=2)
     add_versions(engine, config, 1)
     daemons(config, "relay")
     first = daemons(config, "worker")
@@ -165,9 +119,9 @@ def test_killed_worker_job_is_redelivered_and_completes_once(
 
 
 def test_job_longer_than_its_lease_keeps_it_while_the_worker_lives(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """The lease is renewed while the job runs: a second worker never gets the job."""
-    config, engine = setup(sleep=3.0, lease=1)
+    config, engine = noop_pipeline(sleep=3.0, lease=1)
     add_versions(engine, config, 1)
     daemons(config, "relay")
     workers = [daemons(config, "worker"), daemons(config, "worker")]
@@ -177,10 +131,10 @@ def test_job_longer_than_its_lease_keeps_it_while_the_worker_lives(
     assert len(started) == 1
 
 
-def test_broker_restart_during_500_jobs_loses_none(setup: Callable[..., tuple[Path, Engine]],
+def test_broker_restart_during_500_jobs_loses_none(noop_pipeline: Callable[..., tuple[Path, Engine]],
                                                    daemons: Callable[..., Daemon]) -> None:
     """RabbitMQ stops and starts mid-stream: every job completes, the outbox drains."""
-    config, engine = setup()
+    config, engine = noop_pipeline()
     add_versions(engine, config, 500)
     daemons(config, "relay")
     daemons(config, "worker")
@@ -202,10 +156,10 @@ def test_broker_restart_during_500_jobs_loses_none(setup: Callable[..., tuple[Pa
 
 
 def test_poison_message_is_dead_lettered_and_worker_carries_on(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
         broker_url: str) -> None:
     """Bad JSON, an unknown schema: dead-letter queue, a log event, and the next job runs."""
-    config, engine = setup()
+    config, engine = noop_pipeline()
     prefix = load_config(config).broker.prefix
     worker = daemons(config, "worker")
     wait_for(lambda: any(e.get("event") == "worker.connected" for e in worker.events()), 30,
@@ -224,10 +178,10 @@ def test_poison_message_is_dead_lettered_and_worker_carries_on(
 
 
 def test_failing_job_is_retried_then_failed_with_its_error(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
         broker_url: str) -> None:
     """Retries with backoff up to max_attempts, then the job and version fail, message dead."""
-    config, engine = setup(fail="render farm exploded", max_attempts=3)
+    config, engine = noop_pipeline(fail="render farm exploded", max_attempts=3)
     add_versions(engine, config, 1)
     daemons(config, "relay")
     daemons(config, "worker")
@@ -242,10 +196,10 @@ def test_failing_job_is_retried_then_failed_with_its_error(
 
 
 def test_long_job_keeps_its_connection_past_heartbeats(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon],
         broker_url: str) -> None:
     """A job lasting several heartbeat intervals completes on the first attempt."""
-    config, engine = setup(sleep=5.0, broker=f"{broker_url}?heartbeat=1")
+    config, engine = noop_pipeline(sleep=5.0, broker=f"{broker_url}?heartbeat=1")
     add_versions(engine, config, 1)
     daemons(config, "relay")
     worker = daemons(config, "worker")
@@ -255,9 +209,9 @@ def test_long_job_keeps_its_connection_past_heartbeats(
 
 
 def test_job_outliving_consumer_timeout_is_acked_early_and_completes(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """With RabbitMQ's consumer_timeout shortened, the early ack keeps the job on one worker."""
-    config, engine = setup(sleep=8.0, extra_worker="early_ack_seconds = 1")
+    config, engine = noop_pipeline(sleep=8.0, extra_worker="early_ack_seconds = 1")
     add_versions(engine, config, 1)
     rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 3000).")
     try:
@@ -289,9 +243,9 @@ def test_embedded_worker_claims_jobs_from_the_catalog(
 
 
 def test_a_job_whose_worker_died_on_this_host_is_taken_over_at_once(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """The redelivered message is run as soon as it arrives, not when the lease runs out."""
-    config, engine = setup(sleep=4.0, lease=300)
+    config, engine = noop_pipeline(sleep=4.0, lease=300)
     add_versions(engine, config, 1)
     daemons(config, "relay")
     first = daemons(config, "worker")
@@ -304,9 +258,9 @@ def test_a_job_whose_worker_died_on_this_host_is_taken_over_at_once(
 
 
 def test_a_job_whose_worker_host_went_silent_is_taken_over_before_its_lease_ends(
-        setup: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
+        noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """Another host's worker is known dead once its heartbeat has been silent long enough."""
-    config, engine = setup(sleep=4.0, lease=300, extra_worker="takeover_after_seconds = 10")
+    config, engine = noop_pipeline(sleep=4.0, lease=300, extra_worker="takeover_after_seconds = 10")
     add_versions(engine, config, 1)
     daemons(config, "relay")
     first = daemons(config, "worker", host="workera")

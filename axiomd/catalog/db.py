@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import psycopg2
 from sqlalchemy import create_engine, event, text
@@ -48,7 +49,24 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg2")
     # No pre-ping: a stale pooled connection fails its first statement, is invalidated,
     # and `transaction` runs the work again on a fresh one. One round trip saved per use.
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+    connect_args = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in parsed.query}
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size,
+                         connect_args=connect_args)
+
+
+# A connection that goes silent (a firewall dropping idle state, a server host gone) must
+# fail, not hang: TCP keepalives probe idle connections, tcp_user_timeout bounds unacked
+# sends, connect_timeout bounds the start, and the server cancels statements and lock
+# waits that run away. Anything given in the URL's query wins.
+PG_CONNECT_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+    "options": "-c statement_timeout=600s -c lock_timeout=120s",
+}
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -106,9 +124,10 @@ def reachable(engine: Engine) -> Iterator[None]:
         yield
     except OperationalError as exc:
         if _is_connect_failure(exc):
+            raw = engine.url.render_as_string(hide_password=False)
             raise CatalogUnavailable(
-                f"catalog database {redact(str(engine.url))} is unreachable: "
-                f"{_first_line(exc.orig)}"
+                f"catalog database {redact(raw)} is unreachable: "
+                f"{scrub(_first_line(exc.orig), raw)}"
             ) from exc
         raise
 
@@ -118,9 +137,58 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
+_SECRET_KEY = re.compile(r"pass|secret|token", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """`postgresql://axiom:secret@db/axiom` → `postgresql://axiom:***@db/axiom`."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """A database or broker URL with every password replaced by `***`.
+
+    Covers `user:pass@` (an unencoded `@` in the password too: the user part runs to the
+    last `@` before the query), and password-like query parameters (`password=`,
+    `sslpassword=`, …), as libpq and AMQP URLs carry them.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _KEYWORD_SECRET.sub(r"\1***", url)
+    rest, qsep, query = rest.partition("?")
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        rest = f"{user}:***{rest[at:]}" if colon else rest
+    items = []
+    for item in query.split("&") if qsep else []:
+        key, eq, _ = item.partition("=")
+        items.append(f"{key}=***" if eq and _SECRET_KEY.search(key) else item)
+    return f"{scheme}://{rest}{qsep}{'&'.join(items)}"
+
+
+_KEYWORD_SECRET = re.compile(r"(\b\w*(?:pass|secret|token)\w*\s*=\s*)\S+", re.IGNORECASE)
+
+
+def secrets_of(url: str) -> list[str]:
+    """The passwords in `url` as they could show up in a driver's error message."""
+    _, sep, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    found: list[str] = []
+    at = rest.rfind("@")
+    if sep and at >= 0:
+        _, colon, password = rest[:at].partition(":")
+        if colon and password:
+            found += [password, unquote(password),
+                      *(part for part in password.split("@") if len(part) >= 3)]
+    for item in query.split("&"):
+        key, eq, value = item.partition("=")
+        if eq and value and _SECRET_KEY.search(key):
+            found += [value, unquote(value)]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def scrub(text: str, *urls: str) -> str:
+    """`text` (an error message) with every password of `urls` replaced by `***`."""
+    for url in urls:
+        for secret in secrets_of(url):
+            text = text.replace(secret, "***")
+    return _KEYWORD_SECRET.sub(r"\1***", text)
 
 
 def _is_connect_failure(exc: OperationalError) -> bool:
@@ -128,7 +196,9 @@ def _is_connect_failure(exc: OperationalError) -> bool:
     return exc.connection_invalidated or any(
         s in message for s in ("connection refused", "could not connect", "unable to open",
                                "connection to server", "terminating connection",
-                               "server closed the connection", "does not exist")
+                               "server closed the connection", "does not exist",
+                               "could not translate host name", "name or service not known",
+                               "temporary failure in name resolution", "timeout expired")
     )
 
 

@@ -21,8 +21,9 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 
+from axiomd import liveness
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import heartbeats, jobs
 from axiomd.catalog.db import DRIVER_ERRORS, redact
@@ -30,7 +31,7 @@ from axiomd.catalog.jobs import ClaimedJob
 from axiomd.catalog.models import utcnow
 from axiomd.config import Config
 from axiomd.consumers.runner import JobRunner, RunOutcome
-from axiomd.daemon import Service, Shutdown
+from axiomd.daemon import Service, Shutdown, describe
 from axiomd.errors import BrokerError, CatalogUnavailable, MalformedMessage
 from axiomd.identity import (
     heartbeat_name,
@@ -91,7 +92,8 @@ class EmbeddedWorker(_Worker):
             self.shutdown.stop_taking.wait(self.poll_seconds)
             return
         try:
-            self.runner.run(job)
+            with liveness.busy():  # a transcode is long by nature; the runner watches ffmpeg
+                self.runner.run(job)
         except Exception as exc:  # e.g. the catalog went away while recording the result
             # The job keeps its lease until it runs out; then any worker takes it again.
             log.error("job.crashed", job=job.id, error=f"{type(exc).__name__}: {exc}")
@@ -266,6 +268,10 @@ class RabbitWorker(_Worker):
         """Claim and run one job; the answer says how to settle its message."""
         try:
             job = jobs.claim(self.engine, job_id, self.owner, self.config.worker.lease_seconds)
+        except DataError as exc:  # the message names something no row can be: not an outage
+            log.error("message.malformed", message_id=message_id, job=job_id,
+                      error=f"the catalog refuses job id {job_id}: {describe(exc)}")
+            return "dead-letter"
         except Exception as exc:
             log.warning("worker.catalog_unavailable", job=job_id, error=str(exc))
             time.sleep(1.0)

@@ -33,7 +33,7 @@ from io import FileIO
 from pathlib import Path, PurePosixPath
 
 from axiomd.log import get_logger
-from axiomd.watcher.drop import WORKDIR
+from axiomd.watcher.drop import WORKDIR, reserved_dir
 
 STAGING = "staging"
 JOURNAL = "claims.jsonl"
@@ -115,6 +115,11 @@ class _Journal:
                 raise
             self._in_flight.add(staged)
 
+    def reopen(self) -> None:
+        """The claim folder was made again: the next line opens a journal in the new one."""
+        with self.lock:
+            self._close()
+
     def landed(self, staged: str) -> None:
         """The rename of `staged` is over (done or failed); compaction may judge its line."""
         with self.lock:
@@ -178,24 +183,56 @@ def _journal_of(folder: Path) -> _Journal:
 class ClaimArea:
     def __init__(self, root: Path, owner: str) -> None:
         self.owner = owner
+        self.root = root
         self.folder = root / WORKDIR / STAGING / self.owner
         self._journal = _journal_of(self.folder)
+        self._fd: int | None = None  # the claim folder, opened without following links
+        self._lock = threading.Lock()
 
     def claim(self, path: Path, rel: Path, random: str | None = None) -> Claim | None:
         """Take `path`, or None if it is gone (another watcher, or the artist, moved it).
 
         Frames of one sequence share `random`, and so one token. Safe from many threads.
+        If the claim folder itself was deleted (`.axiomd` removed, the root deleted and
+        made again), it is made again rather than the file taken for claimed by another.
         """
         random = random or uuid.uuid4().hex[:12]
-        staged = self.folder / _staged_name(random, path.name)
-        self._journal.record(staged.name, random, rel)
-        try:
-            os.rename(path, staged)
-        except FileNotFoundError:
-            return None
-        finally:
-            self._journal.landed(staged.name)
-        return Claim(f"{self.owner}.{random}", staged, rel)
+        name = _staged_name(random, path.name)
+        for _ in range(2):
+            folder = self._folder()
+            self._journal.record(name, random, rel)
+            try:
+                os.rename(path, name, dst_dir_fd=folder)
+            except FileNotFoundError:
+                if not os.path.lexists(path):
+                    return None
+                self._reopen()
+                continue
+            finally:
+                self._journal.landed(name)
+            return Claim(f"{self.owner}.{random}", self.folder / name, rel)
+        return None
+
+    def _folder(self) -> int:
+        """The claim folder's descriptor: made (never through a link) when missing."""
+        with self._lock:
+            if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+                self._reopen_locked()  # the folder was deleted under us
+            if self._fd is None:
+                with reserved_dir(self.root, [WORKDIR, STAGING, self.owner]) as fd:
+                    self._fd = os.dup(fd)
+            return self._fd
+
+    def _reopen(self) -> None:
+        with self._lock:
+            self._reopen_locked()
+
+    def _reopen_locked(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
+        self._journal.reopen()
 
 
 def _origins(journal: Path) -> dict[str, str]:

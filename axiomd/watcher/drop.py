@@ -2,20 +2,127 @@
 
 A file is never deleted and never overwritten here: if the target name is taken, the
 moved file gets `-1`, `-2`, … before its extension.
+
+Anyone who can write the drop root can put a symlink (or a plain file) where a reserved
+folder should be. Reserved folders are therefore walked with directory descriptors,
+each opened with `O_NOFOLLOW`, and every name inside is created relative to them: a
+link is never followed. Whatever stands in a reserved folder's place is reported, moved
+aside as `<name>.replaced-<time>`, and a real folder is made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from axiomd.log import get_logger
+
+log = get_logger("watcher")
 
 REJECTED = "_rejected"
 DUPLICATES = "_duplicates"
 WORKDIR = ".axiomd"
 RESERVED = (REJECTED, DUPLICATES, WORKDIR)
+MAX_NAME = 255
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class RootUnwritable(Exception):
+    """The drop root refuses this process's writes (permissions, a read-only mount)."""
+
+    def __init__(self, root: str, path: Path, cause: OSError) -> None:
+        super().__init__(f"drop root {root} ({path}) refuses this watcher's writes "
+                         f"({cause.strerror}): files there wait until it can move them")
+
+
+def _fits(name: str, limit: int = MAX_NAME) -> str:
+    """`name`, its stem shortened so that it fits in `limit` bytes (the extension kept)."""
+    raw = os.fsencode(name)
+    if len(raw) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(os.fsencode(ext)) > 16:
+        stem, ext = name, ""
+    tail = os.fsencode("." + ext) if ext else b""
+    head = os.fsencode(stem)[: limit - len(tail)]
+    return head.decode("utf-8", "ignore") + os.fsdecode(tail)
+
+
+def _open_child(parent: int, name: str, shown: Path) -> int:
+    """The folder `name` in `parent`, made if missing, never through a link."""
+    for _ in range(3):
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            aside = _fits(f"{name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
+            os.rename(name, aside, src_dir_fd=parent, dst_dir_fd=parent)
+            log.error("watch.reserved_folder_replaced", path=str(shown),
+                      moved_to=str(shown.with_name(aside)),
+                      found="symlink" if exc.errno == errno.ELOOP else "not a folder")
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, dir_fd=parent)
+    raise OSError(errno.ELOOP, f"{shown} keeps being replaced; not followed")
+
+
+@contextlib.contextmanager
+def reserved_dir(root: Path, parts: Sequence[str]) -> Iterator[int]:
+    """A descriptor for `root/parts…`, each folder made if missing and never a link."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    shown = root
+    try:
+        for part in parts:
+            shown = shown / part
+            child = _open_child(fd, part, shown)
+            os.close(fd)
+            fd = child
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _exists_at(fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def free_name_at(fd: int, name: str) -> str:
+    """`name` in the folder `fd`, or `stem-1.ext`, `stem-2.ext`… if taken."""
+    name = _fits(name)
+    if not _exists_at(fd, name):
+        return name
+    stem, suffix = os.path.splitext(name)
+    n = 1
+    while True:
+        candidate = _fits(f"{stem}-{n}{suffix}")
+        if candidate != name and not _exists_at(fd, candidate):
+            return candidate
+        n += 1
+
+
+def _write_at(fd: int, name: str, text: str) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        out = os.open(name, flags, 0o666, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        os.unlink(name, dir_fd=fd)  # a planted link in the note's place: never written through
+        out = os.open(name, flags | os.O_EXCL, 0o666, dir_fd=fd)
+    with os.fdopen(out, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def is_ignored(name: str, patterns: Sequence[str]) -> bool:
@@ -36,21 +143,28 @@ def free_name(target: Path) -> Path:
 
 def set_aside(root: Path, relpath: Path, current: Path, folder: str, note: str | None) -> Path:
     """Move `current` (the file at `relpath` in `root`) into `root/folder/` with a note."""
-    target = free_name(root / folder / relpath)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(current, target)
-    if note is not None:
-        set_aside_note(root, target.relative_to(root / folder), folder, note)
-    return target
+    with reserved_dir(root, [folder, *relpath.parent.parts]) as fd:
+        name = free_name_at(fd, relpath.name)
+        os.rename(current, name, dst_dir_fd=fd)
+        if note is not None:
+            _write_at(fd, note_name(name, folder), note)
+    return root / folder / relpath.parent / name
+
+
+def note_name(name: str, folder: str) -> str:
+    """`<name>.rejected.txt`, the name shortened if that would not fit in 255 bytes."""
+    suffix = ".rejected.txt" if folder == REJECTED else ".duplicate.txt"
+    room = MAX_NAME - len(suffix)
+    raw = os.fsencode(name)
+    return (name if len(raw) <= room else raw[:room].decode("utf-8", "ignore")) + suffix
 
 
 def set_aside_note(root: Path, relpath: Path, folder: str, note: str) -> Path:
     """The note beside a set-aside file (or sequence): `<name>.rejected.txt`."""
-    suffix = ".rejected.txt" if folder == REJECTED else ".duplicate.txt"
-    sidecar = root / folder / relpath.parent / (relpath.name + suffix)
-    sidecar.parent.mkdir(parents=True, exist_ok=True)
-    sidecar.write_text(note, encoding="utf-8")
-    return sidecar
+    with reserved_dir(root, [folder, *relpath.parent.parts]) as fd:
+        name = note_name(relpath.name, folder)
+        _write_at(fd, name, note)
+    return root / folder / relpath.parent / name
 
 
 def rejection_note(name: str, reason: str, example: str | None, expected_template: str) -> str:

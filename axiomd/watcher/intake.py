@@ -10,6 +10,7 @@ jobs wait for it).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -23,17 +24,20 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 
 from axiomd.config import DropRoot
+from axiomd.daemon import Backoff
 from axiomd.errors import CatalogUnavailable, StoreError
 from axiomd.identity import process_name
 from axiomd.ingest import Ingestor, UnpublishedVersion
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule
 from axiomd.sequences import frame_of
+from axiomd.store import StoreFull
 from axiomd.watcher.batching import FileItem, Item, SequenceItem
 from axiomd.watcher.claims import Claim, ClaimArea
 from axiomd.watcher.drop import (
     DUPLICATES,
     REJECTED,
+    RootUnwritable,
     duplicate_note,
     free_name,
     rejection_note,
@@ -47,6 +51,10 @@ log = get_logger("watcher")
 
 # What makes a file wait rather than fail: the catalog or the store is away for now.
 DEFERRING = (CatalogUnavailable, DBAPIError, StoreError, OSError)
+# What makes only this file wait (with its own backoff) while every other file flows:
+# it does not fit in the store's free space, or its drop root refuses our writes.
+ONE_FILE = (StoreFull, RootUnwritable)
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 @dataclass
@@ -83,6 +91,9 @@ class Intake:
         # Committed versions the store refused to take, with their claims and origin.
         self.held: list[tuple[UnpublishedVersion, list[Claim], Path]] = []
         self._held_lock = threading.Lock()
+        # Files waiting alone (ONE_FILE): when each may be tried again, and its backoff.
+        self.waiting: dict[Path, tuple[float, Backoff]] = {}
+        self._waiting_lock = threading.Lock()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -110,8 +121,17 @@ class Intake:
                 root = root_of(path)
                 if root is None:
                     continue
+                if self._waits_alone(path):  # and the asset's later items wait behind it
+                    with lock:
+                        result.again.extend(items[i:])
+                    return
                 try:
                     changed = self._take(root, item)
+                except ONE_FILE as exc:
+                    self._wait_alone(root, path, exc)
+                    with lock:
+                        result.again.extend(items[i:])
+                    return
                 except DEFERRING as exc:
                     # A held one waits in `held`; this one and the rest wait, settled.
                     rest = items[i + 1:] if isinstance(exc, UnpublishedVersion) else items[i:]
@@ -122,6 +142,8 @@ class Intake:
                             outage.set()
                             log.error("ingest.deferred", file=str(path), error=str(exc))
                     return
+                with self._waiting_lock:
+                    self.waiting.pop(path, None)
                 with lock:
                     result.changed.extend(changed)
                     if not changed:
@@ -129,6 +151,36 @@ class Intake:
 
         list(self.pool.map(work_group, groups))
         return result
+
+    # -- files that wait alone ------------------------------------------------------------
+
+    def _waits_alone(self, path: Path) -> bool:
+        with self._waiting_lock:
+            waiting = self.waiting.get(path)
+        return waiting is not None and time.monotonic() < waiting[0]
+
+    def _wait_alone(self, root: DropRoot, path: Path, exc: BaseException) -> None:
+        with self._waiting_lock:
+            backoff = self.waiting.get(path, (0.0, Backoff(first=1.0, cap=60.0)))[1]
+            delay = backoff.next()
+            self.waiting[path] = (time.monotonic() + delay, backoff)
+        if isinstance(exc, RootUnwritable):
+            log.error("watch.root_unwritable", root=root.name, path=str(root.path),
+                      file=str(path), error=str(exc), retry_in=round(delay, 1))
+        else:
+            log.warning("ingest.waiting_for_space", file=str(path), error=str(exc),
+                        retry_in=round(delay, 1))
+
+    def _claim(self, root: DropRoot, path: Path, rel: Path,
+               random: str | None = None) -> Claim | None:
+        try:
+            return self.claims(root).claim(path, rel, random=random)
+        except OSError as exc:
+            if exc.errno in UNWRITABLE:
+                raise RootUnwritable(root.name, root.path, exc) from exc
+            raise
+
+    # -- one item --------------------------------------------------------------------------
 
     def _take(self, root: DropRoot, item: Item) -> list[tuple[Path, Snapshot]]:
         if isinstance(item, SequenceItem):
@@ -181,7 +233,7 @@ class Intake:
                             rejection_note(path.name, refusal, rule.example, rule.template))
             log.info("ingest.rejected", file=str(path), reason=refusal)
             return []
-        claim = self.claims(root).claim(path, rel)
+        claim = self._claim(root, path, rel)
         if claim is None:
             return []  # another watcher claimed it first
         try:
@@ -232,9 +284,8 @@ class Intake:
         if any(current[p] != s for p, s in frames.items()):
             return [(p, s) for p, s in current.items() if s is not None]
         log.info("ingest.settled", file=str(pattern), frames=len(frames))
-        area = self.claims(root)
         shared = uuid.uuid4().hex[:12]
-        claimed = [area.claim(p, p.relative_to(root.path), random=shared) for p in sorted(frames)]
+        claimed = [self._claim(root, p, p.relative_to(root.path), shared) for p in sorted(frames)]
         claims = [c for c in claimed if c is not None]
         if len(claims) < len(claimed):
             # A frame vanished after it settled (or another watcher took it): never record
@@ -259,10 +310,10 @@ class Intake:
             for claim in claims:
                 claim.staged.unlink()
             return []
-        if outcome.status == "early":
+        if outcome.status in ("early", "changed"):  # all frames settle again
             for claim in claims:
                 put_back(claim.staged, root.path / claim.rel)
-            return [(p, s) for p in frames if (s := snapshot_of(p)) is not None]
+            return [(p, s) for p in sorted(frames) if (s := snapshot_of(p)) is not None]
         folder = DUPLICATES if outcome.status == "duplicate" else REJECTED
         for claim in claims:
             set_aside(root.path, claim.rel, claim.staged, folder, note=None)
@@ -276,6 +327,11 @@ class Intake:
 
     @staticmethod
     def _set_aside(root: DropRoot, rel: Path, current: Path, folder: str, note: str) -> None:
-        target = set_aside(root.path, rel, current, folder, note)
+        try:
+            target = set_aside(root.path, rel, current, folder, note)
+        except OSError as exc:
+            if exc.errno in UNWRITABLE:
+                raise RootUnwritable(root.name, root.path, exc) from exc
+            raise
         log.info("ingest.set_aside", file=str(root.path / rel), moved_to=str(target))
 

@@ -56,11 +56,15 @@ def recover(ingestor: Ingestor, roots: Iterable[DropRoot], live: Collection[str]
     ingestor.recover_staged()
     for root in roots:
         claim_folders = root.path / WORKDIR / STAGING
-        if not claim_folders.is_dir():
-            continue
+        if _linked(root.path / WORKDIR) or _linked(claim_folders) or not claim_folders.is_dir():
+            continue  # a planted link is never followed; the claim area replaces it
         for folder in claim_folders.iterdir():
-            if folder.is_dir() and is_gone(folder.name, live):
+            if not _linked(folder) and folder.is_dir() and is_gone(folder.name, live):
                 _adopt(ingestor, root, folder)
+
+
+def _linked(path: Path) -> bool:
+    return path.is_symlink()
 
 
 def _adopt(ingestor: Ingestor, root: DropRoot, folder: Path) -> None:

@@ -55,11 +55,10 @@ def _singles(folder: Path, first: int, count: int) -> dict[str, str]:
     return sums
 
 
-def _claimed_frames(folder: Path) -> int:
-    try:
-        return sum(1 for e in os.scandir(folder) if e.name.endswith(".png"))
-    except FileNotFoundError:
-        return 0
+def _claimed_frames(process_folder: Path) -> int:
+    """Frames held in the claim folder of `host.pid` (whatever its start's instance)."""
+    return sum(1 for folder in process_folder.parent.glob(f"{process_folder.name}.*")
+               for e in os.scandir(folder) if e.name.endswith(".png"))
 
 
 def _claiming_started(line: bytes) -> bool:

@@ -1,0 +1,47 @@
+"""Is the work still moving? What the systemd watchdog and the heartbeat vouch for.
+
+A thread that pings the watchdog on a timer proves only that the thread is alive. So the
+daemon's loop says when it turned (`Pulse.turned`), long steady work says it advanced
+(`progress`, e.g. per MiB hashed), and work that is long by nature and guarded by its own
+watchdog (a transcode) runs inside `busy()`. Pulse pings only while one of those holds.
+Process-wide on purpose: hashing happens on the watcher's ingest threads, not its loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_busy = 0
+_progress = time.monotonic()
+
+
+def progress() -> None:
+    """Long work has moved on (another chunk hashed or copied)."""
+    global _progress
+    _progress = time.monotonic()
+
+
+@contextmanager
+def busy() -> Iterator[None]:
+    """Work that may take long, and has a watchdog of its own, is under way."""
+    global _busy
+    with _lock:
+        _busy += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _busy -= 1
+        progress()
+
+
+def quiet_since(last_turn: float) -> float | None:
+    """When nothing has moved since (monotonic), or None while busy work is under way."""
+    with _lock:
+        if _busy:
+            return None
+    return max(last_turn, _progress)
