@@ -49,6 +49,10 @@ class DuplicateContent(AxiomdError):
         self.version_label = version_label
 
 
+class SidecarInvalid(AxiomdError):
+    """A dropped file's `NAME.axiomd.json` cannot be used; the file is refused with it."""
+
+
 class SourceUnreadable(AxiomdError):
     """The dropped file cannot be read (permissions, I/O error); the artist must fix it."""
 

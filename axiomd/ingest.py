@@ -193,6 +193,7 @@ class Ingestor:
         allow_gap: bool = False,
         note: str | None = None,
         user: str | None = None,
+        task: str | None = None,
     ) -> Outcome:
         """Version `source`; the caller removes the source afterwards if it wants to.
 
@@ -230,7 +231,7 @@ class Ingestor:
             return _changed(origin, CHANGED, staged.size)
         return self._version(staged, parsed, rule, name, origin, user or file_owner(source),
                              started, lambda fields, n: rule.render(fields, n),
-                             allow_gap=allow_gap, note=note)
+                             allow_gap=allow_gap, note=note, task=task)
 
     def ingest_sequence(
         self,
@@ -287,7 +288,7 @@ class Ingestor:
                  origin: Path, owner: str, started: float,
                  file_name: Callable[[Mapping[str, str], int], str],
                  media: Mapping[str, Any] | None = None, allow_gap: bool = False,
-                 note: str | None = None) -> Outcome:
+                 note: str | None = None, task: str | None = None) -> Outcome:
         """Allocate the version for what is staged, publish it, and say what happened."""
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
@@ -307,6 +308,7 @@ class Ingestor:
             media=media,
             allow_gap=allow_gap,
             note=note or None,
+            task=task or None,
         )
         try:
             version = self._commit(staged, request)
