@@ -15,6 +15,10 @@ class ConfigError(AxiomdError):
     """The configuration file or environment is unusable."""
 
 
+class UsageError(AxiomdError):
+    """A command was given arguments that cannot work together."""
+
+
 class NameRejected(AxiomdError):
     """A file name does not follow the drop root's naming rule."""
 
