@@ -182,7 +182,7 @@ class Watcher(Service):
             self._observe(path, st, by="scan")
 
     def _observe(self, path: Path, st: os.stat_result, by: str) -> None:
-        snapshot = Snapshot(st.st_size, st.st_mtime_ns)
+        snapshot = Snapshot.of(st)
         held = self.batcher.holds(path)
         if held == snapshot:
             return  # settled already and waiting for its sequence: not news

@@ -221,8 +221,8 @@ class Intake:
             st = os.lstat(path)
         except FileNotFoundError:
             return []
-        if Snapshot(st.st_size, st.st_mtime_ns) != snapshot:
-            return [(path, Snapshot(st.st_size, st.st_mtime_ns))]
+        if Snapshot.of(st) != snapshot:
+            return [(path, Snapshot.of(st))]
         log.info("ingest.settled", file=str(path), size=st.st_size)
         if stat.S_ISLNK(st.st_mode):
             log.warning("ingest.symlink_ignored", file=str(path), target=os.readlink(path),

@@ -38,7 +38,7 @@ def snapshot_of(path: Path, lstat: Callable[[Path], os.stat_result] = os.lstat) 
         st = lstat(path)
     except OSError:
         return None
-    return Snapshot(st.st_size, st.st_mtime_ns)
+    return Snapshot.of(st)
 
 
 def wanted(root: DropRoot, path: Path, ignore: Iterable[str]) -> bool:
