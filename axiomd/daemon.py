@@ -36,6 +36,7 @@ class Shutdown:
         self.stop_taking = threading.Event()
         self.abort_work = threading.Event()
         self.reload = threading.Event()
+        self.reloads = 0  # SIGHUPs so far: a supervisor passes each on to its children
 
     def request(self, reason: str = "signal") -> None:
         if self.stop_taking.is_set():
@@ -53,7 +54,11 @@ class Shutdown:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
+            signal.signal(signal.SIGHUP, lambda *_: self.hang_up())
+
+    def hang_up(self) -> None:
+        self.reloads += 1
+        self.reload.set()
 
 
 def sd_notify(message: str) -> bool:

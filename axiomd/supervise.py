@@ -48,6 +48,7 @@ class Children:
         self.shutdown = shutdown
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(self.commands)
         self.restart_at = [0.0] * len(self.commands)
+        self.reloads_passed = shutdown.reloads
 
     def start(self) -> None:
         for i in range(len(self.commands)):
@@ -62,7 +63,14 @@ class Children:
                  command=" ".join(self.commands[i][2:]))
 
     def check(self) -> None:
-        """Start again any child that died while we are not shutting down."""
+        """Start again any child that died while we are not shutting down, and pass a
+        SIGHUP on: each child re-reads the config between two jobs."""
+        if self.shutdown.reloads != self.reloads_passed:
+            self.reloads_passed = self.shutdown.reloads
+            for proc in self.procs:
+                if proc is not None and proc.poll() is None:
+                    proc.send_signal(signal.SIGHUP)
+            log.info("supervisor.reload", children=len(self.procs))
         now = time.monotonic()
         for i, proc in enumerate(self.procs):
             if proc is None or proc.poll() is None or self.shutdown.stop_taking.is_set():

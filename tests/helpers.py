@@ -61,7 +61,7 @@ def allocate_many(url: str, asset: str, count: int) -> list[int]:
 def nothing_claimed(drop: Path) -> bool:
     """No watcher holds a file of this drop root in its claim folder (journals aside):
     once the inputs are gone from the drop folder too, nothing more can happen."""
-    claims = drop / ".axiomd" / "staging"
+    claims = drop / ".axiomd" / "claims"
     return not any(p.is_file() and p.name != "claims.jsonl" for p in claims.glob("*/*"))
 
 

@@ -54,7 +54,7 @@ def test_two_hosts_keep_each_assets_versions_in_order(
 
 
 def claimed_files(drop: Path) -> list[Path]:
-    return [p for p in (drop / ".axiomd" / "staging").glob("*/*")
+    return [p for p in (drop / ".axiomd" / "claims").glob("*/*")
             if p.is_file() and p.name != "claims.jsonl"]
 
 

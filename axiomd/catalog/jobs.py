@@ -129,11 +129,12 @@ def renew_lease(engine: Engine, job_id: int, owner: str, lease_seconds: float) -
 
 
 def complete(engine: Engine, job_id: int, owner: str, outputs: dict[str, Any] | None = None,
-             media: dict[str, Any] | None = None, with_outbox: bool = False) -> bool:
-    """Record the job's result and settle its version, atomically.
+             media: dict[str, Any] | None = None, with_outbox: bool = False) -> str | None:
+    """Record the job's result and decide its version's status, atomically.
 
-    Returns False (and changes nothing) when the job is not ours to finish: already done by
-    a redelivered copy, or its lease was lost to another worker.
+    Returns the version's status after, or None (and changes nothing) when the job is not
+    ours to finish: already done by a redelivered copy, or its lease was lost to another
+    worker.
     """
     params = {"id": job_id, "owner": owner, "outputs": outputs, "now": utcnow()}
     return backend_for(engine).complete_job(engine, params, media, with_outbox)
@@ -162,7 +163,7 @@ def fail(engine: Engine, job_id: int, owner: str, error: str, *, max_attempts: i
             status=JobState.FAILED, last_error=error, finished_at=now, lease_owner=None,
             lease_expires_at=None))
         reason = f"job {job_id} ({row.preset}) failed: {error}"
-        before = _settle_version(conn, row.version_id, now, error=reason)
+        before = _decide_version_status(conn, row.version_id, now, error=reason)
         if before.status != VersionState.FAILED:
             record_event(conn, events.FAILED, row.version_id, events.moment(
                 VersionState.FAILED, before.review, before.submitted_by, before.note,
@@ -226,7 +227,7 @@ def release(engine: Engine, job_id: int, owner: str) -> bool:
         ).rowcount == 1
 
 
-def _settle_version(conn: Connection, version_id: int, now: datetime,
+def _decide_version_status(conn: Connection, version_id: int, now: datetime,
                     error: str | None = None) -> Any:
     """Lock the version, then set its status from all of its jobs.
 
@@ -288,7 +289,7 @@ def retry_failed(engine: Engine, job_ids: Sequence[int] | None, with_outbox: boo
         for version_id in {r.version_id for r in rows}:
             conn.execute(update(version_t).where(version_t.c.id == version_id)
                          .values(error=None, completed_at=None))
-            _settle_version(conn, version_id, now)
+            _decide_version_status(conn, version_id, now)
         if with_outbox:
             enqueue(conn, now, job_ids=ids)
         return ids

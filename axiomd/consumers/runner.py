@@ -18,6 +18,7 @@ from axiomd.catalog.jobs import ClaimedJob
 from axiomd.config import Config
 from axiomd.consumers.handlers import JobContext, registry
 from axiomd.errors import JobFailed
+from axiomd.lifecycle import VersionState
 from axiomd.log import get_logger
 from axiomd.store import Store
 
@@ -136,13 +137,19 @@ class JobRunner:
                 log.warning("job.retrying", error=error, **bound)
                 return RunOutcome("retry", error)
             log.error("job.failed", error=error, **bound)
+            log.error("version.failed", asset=job.asset, version=job.version_label,
+                      version_id=job.version_id, error=f"job {job.id} ({job.preset}): {error}")
             return RunOutcome("failed", error)
         self.leases.let_go(job.id)
-        if not jobs.complete(self.engine, job.id, self.owner, result.outputs, result.media,
-                             with_outbox=not self.config.broker.embedded):
+        status = jobs.complete(self.engine, job.id, self.owner, result.outputs, result.media,
+                               with_outbox=not self.config.broker.embedded)
+        if status is None:
             log.warning("job.lease_lost", **bound)
             return RunOutcome("lost")
         log.info("job.done", duration_ms=round((time.monotonic() - started) * 1000, 1), **bound)
+        if status == VersionState.COMPLETE:
+            log.info("version.complete", asset=job.asset, version=job.version_label,
+                     version_id=job.version_id)
         return RunOutcome("done")
 
     def _postpone(self, job: ClaimedJob, bound: dict[str, object]) -> RunOutcome:

@@ -176,7 +176,7 @@ class RabbitWorker(_Worker):
                               for kind in self.kinds]
 
     def _drain(self, connection: BlockingConnection, channel: BlockingChannel) -> None:
-        """Shutdown: take no more messages, let the current job end, settle its message."""
+        """Shutdown: take no more messages, let the current job end, answer its message."""
         self._cancel_consumers(channel)
         while self.future is not None and not self.future.done():
             connection.process_data_events(time_limit=0.2)
@@ -203,7 +203,7 @@ class RabbitWorker(_Worker):
         delivery = _Delivery(method.delivery_tag, time.monotonic())
         self.current = delivery
 
-        def settle(action: str) -> None:
+        def answer(action: str) -> None:
             def callback() -> None:
                 self.current = None
                 if delivery.acked or not channel.is_open:
@@ -224,7 +224,7 @@ class RabbitWorker(_Worker):
             except Exception as exc:  # e.g. the catalog went away while recording the result
                 log.error("job.crashed", job=message.job_id, error=f"{type(exc).__name__}: {exc}")
                 action = "requeue"
-            settle(action)
+            answer(action)
 
         self.future = self.executor.submit(work)
 
@@ -264,7 +264,7 @@ class RabbitWorker(_Worker):
         return silent > self.config.worker.takeover_after_seconds
 
     def _handle(self, job_id: int, message_id: str | None) -> str:
-        """Claim and run one job; the answer says how to settle its message."""
+        """Claim and run one job; the result says how to answer its message."""
         try:
             job = jobs.claim(self.engine, job_id, self.owner, self.config.worker.lease_seconds)
         except DataError as exc:  # the message names something no row can be: not an outage

@@ -1,6 +1,6 @@
 """Claiming a dropped file: rename it into this process's own folder in the drop root.
 
-`<root>/.axiomd/staging/<host>.<pid>.<instance>/<random>.<name>`: the rename is atomic, so of
+`<root>/.axiomd/claims/<host>.<pid>.<instance>/<random>.<name>`: the rename is atomic, so of
 several watchers exactly one gets each file, and the file never leaves the artist's
 filesystem. Before the rename, a journal line records where the file came from (its
 path relative to the root, subfolders included), so if the process dies the file can go
@@ -35,7 +35,8 @@ from pathlib import Path, PurePosixPath
 from axiomd.log import get_logger
 from axiomd.watcher.drop import WORKDIR, reserved_dir
 
-STAGING = "staging"
+CLAIMS = "claims"
+LEGACY_CLAIMS = "staging"  # what the claim area was called before; still recovered
 JOURNAL = "claims.jsonl"
 JOURNAL_MAX = 64 * 1024
 MAX_NAME = 255
@@ -184,7 +185,7 @@ class ClaimArea:
     def __init__(self, root: Path, owner: str) -> None:
         self.owner = owner
         self.root = root
-        self.folder = root / WORKDIR / STAGING / self.owner
+        self.folder = root / WORKDIR / CLAIMS / self.owner
         self._journal = _journal_of(self.folder)
         self._fd: int | None = None  # the claim folder, opened without following links
         self._lock = threading.Lock()
@@ -219,7 +220,7 @@ class ClaimArea:
             if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
                 self._reopen_locked()  # the folder was deleted under us
             if self._fd is None:
-                with reserved_dir(self.root, [WORKDIR, STAGING, self.owner]) as fd:
+                with reserved_dir(self.root, [WORKDIR, CLAIMS, self.owner]) as fd:
                     self._fd = os.dup(fd)
             return self._fd
 
@@ -280,13 +281,24 @@ def claimed_by_process(root: Path) -> dict[str, int]:
     """How many files each process holds claimed in `root` and not yet finished (files
     in folders it adopted count as its own): what `axiomd status` shows."""
     held: dict[str, int] = {}
-    folders = root / WORKDIR / STAGING
-    if not folders.is_dir():
-        return held
-    for folder in folders.iterdir():
+    for folder in claim_folders(root):
         if folder.is_dir():
             count = sum(1 for p in folder.rglob("*") if p.is_file()
                         and not p.name.startswith(JOURNAL))
             if count:
                 held[folder.name] = count
     return held
+
+
+def claim_folders(root: Path) -> list[Path]:
+    """Every process's claim folder in `root` (a planted link is never followed)."""
+    found = []
+    workdir = root / WORKDIR
+    if workdir.is_symlink():
+        return found
+    for name in (CLAIMS, LEGACY_CLAIMS):
+        area = workdir / name
+        if area.is_symlink() or not area.is_dir():
+            continue
+        found += [f for f in area.iterdir() if not f.is_symlink() and f.is_dir()]
+    return found

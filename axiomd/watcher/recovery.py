@@ -27,7 +27,7 @@ from axiomd.config import DropRoot
 from axiomd.identity import host, is_me, left_by_dead_process, owner_of, process_name
 from axiomd.ingest import Ingestor
 from axiomd.log import get_logger
-from axiomd.watcher.claims import STAGING, leftover_claims
+from axiomd.watcher.claims import CLAIMS, claim_folders, leftover_claims
 from axiomd.watcher.drop import WORKDIR
 from axiomd.watcher.intake import put_back
 
@@ -55,20 +55,13 @@ def recover(ingestor: Ingestor, roots: Iterable[DropRoot], live: Collection[str]
     """Adopt and finish every claim folder in `roots` whose process is gone."""
     ingestor.recover_staged()
     for root in roots:
-        claim_folders = root.path / WORKDIR / STAGING
-        if _linked(root.path / WORKDIR) or _linked(claim_folders) or not claim_folders.is_dir():
-            continue  # a planted link is never followed; the claim area replaces it
-        for folder in claim_folders.iterdir():
-            if not _linked(folder) and folder.is_dir() and is_gone(folder.name, live):
+        for folder in claim_folders(root.path):
+            if is_gone(folder.name, live):
                 _adopt(ingestor, root, folder)
 
 
-def _linked(path: Path) -> bool:
-    return path.is_symlink()
-
-
 def _adopt(ingestor: Ingestor, root: DropRoot, folder: Path) -> None:
-    mine = folder.parent / process_name()
+    mine = root.path / WORKDIR / CLAIMS / process_name()
     mine.mkdir(parents=True, exist_ok=True)
     adopted = mine / f"{ADOPTED}{folder.name}"
     try:

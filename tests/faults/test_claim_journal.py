@@ -96,9 +96,9 @@ def _kill_while_claiming(watcher: Daemon, claim_folder: Path, delay: float,
 
 
 def _in_drop(drop: Path) -> list[Path]:
-    """Files still in the drop root or claimed, outside `_rejected/` and `_duplicates/`."""
+    """Files still in the drop root or claimed: not set aside, not receipts."""
     return [p for p in drop.rglob("*") if p.is_file() and not p.name.startswith("claims.jsonl")
-            and p.relative_to(drop).parts[0] not in ("_rejected", "_duplicates")]
+            and p.relative_to(drop).parts[0] not in ("_rejected", "_duplicates", "_accepted")]
 
 
 def _everything(engine: Engine) -> dict[str, list[VersionInfo]]:
@@ -114,7 +114,7 @@ def test_kill_9_while_claiming_a_long_sequence_puts_every_frame_back_or_in_the_s
     schema.upgrade(engine)
     drop = tmp_path / "drop" / "comp"
     render = _render(tmp_path / "render" / "sub")
-    staging = drop / ".axiomd" / "staging"
+    staging = drop / ".axiomd" / "claims"
     host = socket.gethostname()
 
     sums: dict[str, str] = {}

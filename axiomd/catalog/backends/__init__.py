@@ -36,10 +36,11 @@ class Backend:
         raise NotImplementedError
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],
-                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> bool:
+                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> str | None:
         """Finish a job this owner holds, count its version down, merge `media`; the
         last one completes the version, puts it up for review and records
-        `version.complete` (with its outbox row in broker mode)."""
+        `version.complete` (with its outbox row in broker mode). The version's status
+        after, or None if the job was not this owner's to finish."""
         raise NotImplementedError
 
     def insert_event(self, conn: Connection, params: Mapping[str, Any],

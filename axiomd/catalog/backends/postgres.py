@@ -58,7 +58,7 @@ _COMPLETED = (
     "version.note), e AS (INSERT INTO event (name, version_id, payload, created_at) "
     "SELECT 'version.complete', v.id, json_build_object('status', v.status, 'review', "
     f"v.review, 'by', v.submitted_by, 'note', v.note), :now FROM v WHERE v.status = {sql.COMPLETE} "
-    "RETURNING id){outbox} SELECT id FROM v"
+    "RETURNING id){outbox} SELECT id, status FROM v"
 )
 _COMPLETE = Prepared("axiomd_complete", _COMPLETED.replace("{outbox}", ""))
 _COMPLETE_OUTBOX = Prepared("axiomd_complete_outbox", _COMPLETED.replace(
@@ -107,10 +107,11 @@ class PostgresBackend(Backend):
         return None if row is None else row._asdict()
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],
-                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> bool:
+                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> str | None:
         values = {**params, "media": None if media is None else dict(media)}
         statement = _COMPLETE_OUTBOX if with_outbox else _COMPLETE
-        return prepared.run(engine, statement, values) is not None
+        row = prepared.run(engine, statement, values)
+        return None if row is None else str(row.status)
 
     def insert_event(self, conn: Connection, params: Mapping[str, Any],
                      with_outbox: bool) -> int:

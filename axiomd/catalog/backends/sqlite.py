@@ -60,11 +60,11 @@ class SQLiteBackend(Backend):
         return transaction(engine, work)
 
     def complete_job(self, engine: Engine, params: Mapping[str, Any],
-                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> bool:
-        def work(conn: Connection) -> bool:
+                     media: Mapping[str, Any] | None, with_outbox: bool = False) -> str | None:
+        def work(conn: Connection) -> str | None:
             done = conn.execute(_DONE, params).first()
             if done is None:
-                return False
+                return None
             version = conn.execute(_FINISHED, {"id": done.version_id,
                                                "now": params["now"]}).one()
             if version.status == VersionState.COMPLETE:
@@ -77,7 +77,7 @@ class SQLiteBackend(Backend):
                 known = self.lock_version(conn, done.version_id)
                 conn.execute(sql.update_version(("media",)),
                              {"media": {**(known or {}), **media}, "id": done.version_id})
-            return True
+            return str(version.status)
 
         return transaction(engine, work)
 
