@@ -22,7 +22,7 @@ _DECODE_ERROR = re.compile(
     r"error in (?:the )?bitstream|cbp too large|out of range intra",
     re.IGNORECASE)
 
-FLAT_RANGE = 3
+FLAT_RANGE = 8  # code values; JPEG leaves a few on a flat colour
 # A flat picture compresses to almost nothing; a source carrying more than this many bits
 # per pixel per frame is not flat, whatever its decoded thumbnail looks like.
 NOT_FLAT_BITS_PER_PIXEL = 0.05
@@ -66,8 +66,9 @@ def proxy_problems(source: Shape, proxy: OutputFacts) -> list[str]:
             abs(proxy.video_duration - source.duration) > frame + 0.001:
         problems.append(f"the proxy lasts {proxy.video_duration:.3f} s, the source "
                         f"{source.duration:.3f} s (more than one frame apart)")
-    if source.audio_tracks and proxy.audio_tracks == 0:
-        problems.append("the proxy lost the source's audio")
+    if proxy.audio_tracks != source.audio_tracks:
+        problems.append(f"the proxy has {proxy.audio_tracks} audio tracks, the source "
+                        f"{source.audio_tracks}")
     return problems
 
 

@@ -32,7 +32,7 @@ def _scale(max_width: int) -> str:
     needs it). An anamorphic source is widened (or narrowed) by its pixel aspect here, so
     no player has to honour a flag; never upscaled beyond its display width."""
     return (f"scale=w='max(2,trunc(min({max_width},iw*sar)/2)*2)':"
-            "h='max(2,trunc(ow/dar/2)*2)',setsar=1")
+            "h='max(2,round(ow/dar/2)*2)',setsar=1")
 
 
 def _input(source: Path, sequence: Mapping[str, Any] | None) -> list[str]:

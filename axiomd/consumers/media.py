@@ -196,8 +196,11 @@ def proxy(job: ClaimedJob, ctx: JobContext) -> JobResult:
                                                        shape.audio_tracks),
                           _check_proxy(shape))
         return JobResult(outputs={ctx.preset.name: relpath})
-    if options.get("audio") == "mix" and shape.audio_tracks > 1:
-        shape = replace(shape, audio_tracks=1)
+    expected = shape  # what the proxy must show; mixed tracks become one
+    if not options.get("audio", True):
+        expected = replace(shape, audio_tracks=0)
+    elif options.get("audio") == "mix" and shape.audio_tracks > 1:
+        expected = replace(shape, audio_tracks=1)
     with tempfile.TemporaryDirectory(prefix="axiomd-proxy-") as folder:
         burn_in = None
         if options.get("burn_in"):
@@ -210,7 +213,7 @@ def proxy(job: ClaimedJob, ctx: JobContext) -> JobResult:
                                                  has_audio=shape.audio_tracks > 0,
                                                  parity=shape.parity,
                                                  audio_tracks=shape.audio_tracks),
-                          _check_proxy(shape))
+                          _check_proxy(expected))
     return JobResult(outputs={ctx.preset.name: relpath})
 
 

@@ -17,6 +17,9 @@ HDR_TRANSFERS = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
 STILL_FORMATS = {"image2", "exr_pipe", "dpx_pipe", "png_pipe", "jpeg_pipe", "tiff_pipe",
                  "webp_pipe", "bmp_pipe", "psd_pipe"}
 VFR_TOLERANCE = 0.01
+# What muxers write as a track's handler name when nobody named the track.
+GENERIC_HANDLERS = {"", "SoundHandler", "VideoHandler", "Core Media Audio", "Core Media Video",
+                    "Apple Sound Media Handler", "Apple Video Media Handler", "ISO Media file"}
 
 
 def _fraction(value: Any) -> Fraction | None:
@@ -102,7 +105,13 @@ def _audio(s: Mapping[str, Any]) -> dict[str, Any]:
     depth = _num(s.get("bits_per_raw_sample"), int) or _num(s.get("bits_per_sample"), int)
     return {"channels": s.get("channels"), "channel_layout": s.get("channel_layout"),
             "sample_rate": _num(s.get("sample_rate"), int), "bit_depth": depth or None,
-            "title": tags.get("title"), "language": tags.get("language")}
+            "title": _title(tags), "language": tags.get("language")}
+
+
+def _title(tags: Mapping[str, Any]) -> str | None:
+    """A track's name: `title` (Matroska, MXF) or the handler name QuickTime keeps it in."""
+    handler = str(tags.get("handler_name", "")).strip()
+    return tags.get("title") or (handler if handler not in GENERIC_HANDLERS else None)
 
 
 def summarize_probe(raw: Mapping[str, Any],
