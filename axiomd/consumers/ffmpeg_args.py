@@ -18,6 +18,12 @@ def probe_args(source: Path, sequence: Mapping[str, Any] | None = None) -> list[
             *_input(source, sequence)]
 
 
+def first_frame_args(source: Path) -> list[str]:
+    """The first video frame's side data: where HEVC and AV1 carry HDR mastering metadata."""
+    return ["ffprobe", "-v", "error", "-read_intervals", "%+#1", "-select_streams", "v:0",
+            "-show_frames", "-print_format", "json", str(source)]
+
+
 def sequence_glob(pattern: Path) -> str:
     """`…/name.####.exr` → a glob for exactly its frames, every other glob character escaped.
 

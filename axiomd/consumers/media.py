@@ -33,6 +33,7 @@ from axiomd.consumers.context import JobContext, JobResult
 from axiomd.consumers.ffmpeg_args import (
     audio_proxy_args,
     count_args,
+    first_frame_args,
     held_frame_name,
     held_frame_pattern,
     proxy_args,
@@ -43,7 +44,7 @@ from axiomd.consumers.ffmpeg_args import (
 )
 from axiomd.consumers.ffmpeg_run import FFmpegRun, run_quick
 from axiomd.consumers.ffmpeg_run import probe as run_probe
-from axiomd.consumers.probe_summary import Shape, shape_of, summarize_probe
+from axiomd.consumers.probe_summary import Shape, shape_of, summarize_probe, with_frame_hdr
 from axiomd.errors import JobFailed
 from axiomd.qc import QcSpec, qc_findings, sequence_findings
 from axiomd.sequences import frame_of, frame_range, is_sequence
@@ -75,6 +76,9 @@ def _source(job: ClaimedJob, ctx: JobContext) -> Source:
     path = ctx.store.path(job.store_path)
     if not is_sequence(job.store_path):
         summary = summarize_probe(run_probe(path))
+        if summary.get("hdr", {}).get("transfer"):
+            summary = with_frame_hdr(summary, json.loads(
+                run_quick(first_frame_args(path), "first frame's HDR metadata")))
         if path.suffix.lower() == ".exr":
             _add_exr(summary, path)
         return Source(path, summary, shape_of(summary))

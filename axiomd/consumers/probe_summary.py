@@ -172,6 +172,16 @@ def summarize_probe(raw: Mapping[str, Any],
     return {k: v for k, v in summary.items() if v is not None}
 
 
+def with_frame_hdr(summary: Mapping[str, Any], frames: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary with the HDR mastering metadata found in the first frame's side data
+    (`ffprobe -show_frames`), which is where the bitstream, not the container, keeps it."""
+    first = (frames.get("frames") or [{}])[0]
+    found = _hdr({"side_data_list": first.get("side_data_list", [])}) or {}
+    if not found:
+        return dict(summary)
+    return {**summary, "hdr": {**summary.get("hdr", {}), **found}}
+
+
 @dataclass(frozen=True)
 class Shape:
     """What a job needs to know to render a source faithfully."""
