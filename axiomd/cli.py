@@ -231,8 +231,10 @@ def _qc(version: VersionInfo) -> str:
 def cmd_show(app: App, args: argparse.Namespace) -> int:
     _require_schema(app)
     v = get_version(app.engine, args.asset, _label(args.version))
+    made = [{**o, "path": str(app.store.path(o["store_path"]))}
+            for o in jobs.outputs_of(app.engine, v.id)]
     if args.json:
-        print(json.dumps(v.to_json(), indent=2))
+        print(json.dumps({**v.to_json(), "outputs": made}, indent=2))
         return EXIT_OK
     rows = [
         ("asset", v.asset), ("version", v.label), ("status", v.status),
@@ -246,6 +248,10 @@ def cmd_show(app: App, args: argparse.Namespace) -> int:
         rows.append(("error", v.error))
     for warning in (v.media or {}).get("qc", {}).get("warnings", []):
         rows.append(("QC warning", warning))
+    for key, found in (v.media or {}).items():
+        if key.startswith("qc_") and isinstance(found, dict):
+            rows += [("QC warning", w) for w in found.get("warnings", [])]
+    rows += [(o["preset"], o["path"]) for o in made]
     for key, value in rows:
         print(f"{key:>14}  {value}")
     if v.media:
