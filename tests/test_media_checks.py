@@ -147,6 +147,16 @@ def test_frame_count_worked_out_when_the_container_has_none() -> None:
     assert summarize_probe(_raw(_video(nb_frames=None)))["frames"] == 48
 
 
+def test_matroska_track_length_tag_gives_frames_and_the_pictures_length() -> None:
+    """MKV has no stream duration; its DURATION tag is the picture's, not the audio's."""
+    video = _video(nb_frames=None, duration=None, tags={"DURATION": "00:00:02.000000000"})
+    audio = {"index": 1, "codec_type": "audio", "tags": {"DURATION": "00:00:02.050000000"}}
+    summary = summarize_probe({"format": {"format_name": "matroska,webm", "duration": "2.05"},
+                               "streams": [video, audio]})
+    assert summary["frames"] == 48
+    assert shape_of(summary).duration == 2.0
+
+
 def test_still_has_one_frame_and_no_frame_rate() -> None:
     summary = summarize_probe(_raw(_video(nb_frames=None, codec_name="mjpeg"), fmt="image2"))
     assert (summary["kind"], summary["frames"]) == ("still", 1)

@@ -95,3 +95,4 @@ def test_hdr_mastering_metadata_is_recorded(app: App, tmp_path: Path) -> None:
     assert hdr["mastering_display"]["max_luminance"] == "10000000/10000"
     assert hdr["content_light_level"] == {"max_content": 1000, "max_average": 400}
     assert outputs(app)["proxy_h264"].stat().st_size > 0
+

@@ -42,6 +42,15 @@ def _num(value: Any, kind: type = float) -> Any:
         return None
 
 
+def _clock(value: Any) -> float | None:
+    """Matroska's per-track `DURATION` tag, `00:00:02.000000000`, in seconds."""
+    try:
+        hours, minutes, seconds = str(value).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
 def _rotation(stream: Mapping[str, Any]) -> int:
     """Degrees the player turns the picture (0, 90, 180, 270), from the display matrix."""
     for data in stream.get("side_data_list", []) or []:
@@ -76,8 +85,10 @@ def _video(s: Mapping[str, Any], fmt: Mapping[str, Any]) -> dict[str, Any]:
     avg, real = _fraction(s.get("avg_frame_rate")), _fraction(s.get("r_frame_rate"))
     vfr = bool(avg and real and abs(float(avg) / float(real) - 1) > VFR_TOLERANCE)
     fps = _rate(s.get("avg_frame_rate")) or _rate(s.get("r_frame_rate"))
-    frames = _num(s.get("nb_frames"), int)
-    duration = _num(s.get("duration")) or _num(fmt.get("duration"))
+    tags = s.get("tags", {})
+    frames = _num(s.get("nb_frames"), int) or _num(tags.get("NUMBER_OF_FRAMES"), int)
+    # The picture's own length: the container's may include longer audio.
+    duration = _num(s.get("duration")) or _clock(tags.get("DURATION"))
     if frames is None and fps and duration and not vfr:
         frames = round(duration * fps)  # MXF and others carry no frame count
     field_order = s.get("field_order")
@@ -202,9 +213,10 @@ class Shape:
 def shape_of(summary: Mapping[str, Any]) -> Shape:
     video = next((s for s in summary.get("streams", []) if s.get("type") == "video"), {})
     kind = summary.get("kind", "movie")
+    tracks = int(summary.get("audio_tracks", 0))
     duration = summary.get("duration") if kind == "sequence" else (
-        video.get("duration") or summary.get("duration"))
+        video.get("duration") or (summary.get("duration") if not tracks else None))
     return Shape(kind=kind, fps=summary.get("fps"), frames=summary.get("frames"),
                  duration=duration, vfr=bool(summary.get("vfr")),
                  parity=INTERLACED.get(str(video.get("field_order"))),
-                 audio_tracks=int(summary.get("audio_tracks", 0)))
+                 audio_tracks=tracks)
