@@ -259,3 +259,13 @@ def test_exr_header_says_half_or_float() -> None:
                                   "pixel_type": "half"}
     assert parse_exr(_exr(2))["pixel_type"] == "float"
     assert parse_exr(b"not an exr") is None
+
+
+def test_media_jobs_do_not_import_the_handler_registry() -> None:
+    """The registry imports the jobs, never the other way round: no import cycle."""
+    import subprocess
+    import sys
+
+    code = ("import sys, axiomd.consumers.media; "
+            "assert 'axiomd.consumers.handlers' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
