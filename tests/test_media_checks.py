@@ -174,6 +174,12 @@ def test_audio_tracks_keep_bit_depth_layout_and_title() -> None:
     assert (track["title"], track["channel_layout"]) == ("M&E", "stereo")
 
 
+def test_cover_art_does_not_make_a_sound_file_a_still() -> None:
+    cover = _video(disposition={"attached_pic": 1}, codec_name="mjpeg")
+    audio = {"index": 1, "codec_type": "audio", "codec_name": "aac"}
+    assert summarize_probe(_raw(cover, audio))["kind"] == "audio"
+
+
 def test_generic_handler_name_is_not_a_title() -> None:
     audio = {"index": 1, "codec_type": "audio", "tags": {"handler_name": "SoundHandler"}}
     assert "title" not in summarize_probe(_raw(audio))["streams"][0]

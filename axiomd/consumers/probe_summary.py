@@ -137,7 +137,9 @@ def summarize_probe(raw: Mapping[str, Any],
     for s in raw.get("streams", []):
         entry: dict[str, Any] = {"index": s.get("index"), "type": s.get("codec_type"),
                                  "codec": s.get("codec_name"), "profile": s.get("profile")}
-        if s.get("codec_type") == "video":
+        if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic"):
+            entry["type"] = "cover_art"  # a sound file's artwork, not a picture to review
+        elif s.get("codec_type") == "video":
             entry.update(_video(s, fmt))
         elif s.get("codec_type") == "audio":
             entry.update(_audio(s))
