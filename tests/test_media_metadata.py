@@ -96,3 +96,16 @@ def test_hdr_mastering_metadata_is_recorded(app: App, tmp_path: Path) -> None:
     assert hdr["content_light_level"] == {"max_content": 1000, "max_average": 400}
     assert outputs(app)["proxy_h264"].stat().st_size > 0
 
+
+
+def test_dpx_bit_depth_is_recorded_and_qc_can_ask_for_it(
+        write_config: Callable[..., Path], sqlite_url: str, tmp_path: Path) -> None:
+    """A 10-bit DPX: bit depth in the media, and a spec of `pix_fmt = "10bit"` is met."""
+    app = _app_with_spec(write_config, sqlite_url, 'pix_fmt = "10bit"')
+    dpx = tmp_path / f"{ASSET}_v001.dpx"
+    ffmpeg(*PICTURE, "-frames:v", "1", "-pix_fmt", "gbrp10le", str(dpx))
+    version = versioned(app, dpx)
+    assert version.status == "complete", version.error
+    [video] = [s for s in version.media["streams"] if s["type"] == "video"]
+    assert video["bit_depth"] == 10
+    assert version.media["qc"]["warnings"] == []
