@@ -4,8 +4,8 @@ Specs come from `[qc.SHOW]` tables (`fps`, `width`, `height`, `codec`, `pix_fmt`
 `color_space`, `policy = "warn"` or `"reject"`). Each difference is one readable line.
 QC judges what the viewer sees: a rotated clip by its turned size, an anamorphic one by
 its display size, a still by no frame rate at all, a variable-rate clip as VFR; and a
-pixel format by what the file stores (an EXR's `half`, a DPX's bit depth), not only by
-the decoder's output format.
+pixel format by what the file stores (an EXR's `half` or `float`, a DPX's `10bit`), not
+only by the decoder's output format.
 """
 
 from __future__ import annotations
