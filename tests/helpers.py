@@ -15,15 +15,24 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pika
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from axiomd.app import App
+from axiomd.catalog import jobs, schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import asset_t, job_t, version_t
-from axiomd.catalog.versions import JobSpec, NewVersion, allocate_version
+from axiomd.catalog.versions import (
+    JobSpec,
+    NewVersion,
+    allocate_version,
+    get_version,
+)
 from axiomd.config import load_config
+from axiomd.consumers.runner import JobRunner
 from axiomd.store import Store, version_relpath
 
 AMQP_BASE = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
@@ -288,3 +297,100 @@ jobs = {jobs}
 format = "json"
 level = "{level}"
 """
+
+
+ASSET = "TST_SQ010_SH0010_comp"
+
+
+ALL_JOBS = '["probe", "proxy_h264", "thumbnail"]'
+
+
+def make_clip(path: Path, *, size: str = "1280x720", seconds: float = 2.0, rate: int = 24,
+              codec: list[str] | None = None, audio: bool = True) -> Path:
+    codec = codec or ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast"]
+    args = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-c:a", "aac"]
+    args += ["-t", str(seconds), *codec, str(path)]
+    subprocess.run(args, check=True)
+    return path
+
+
+def ffprobe(path: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                          "-show_streams", str(path)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def run_all_jobs(app: App) -> None:
+    """Drain the catalog's queue with a real JobRunner in this process."""
+    runner = JobRunner(app.config, app.engine, app.store, owner="test-worker")
+    while (job := jobs.claim_next(app.engine, "test-worker", 60)) is not None:
+        runner.run(job)
+
+
+def ingest(app: App, source: Path) -> None:
+    rule = app.ingestor.rule_for_path(source, "comp")
+    assert app.ingestor.ingest(source, rule, link=False).status == "accepted"
+
+
+def slow_proxy(x264_preset: str) -> str:
+    return f"""
+        [transcode.presets.proxy_h264]
+        kind = "proxy"
+        x264_preset = "{x264_preset}"
+        """
+
+
+def start_slow_transcode(config_path: Path, tmp_path: Path, daemons: Callable[..., Daemon],
+                         size: str, seconds: int) -> tuple[App, Daemon]:
+    """A version whose proxy takes a while, and a worker seen writing its partial output."""
+    app = App(load_config(config_path))
+    schema.upgrade(app.engine)
+    ingest(app, make_clip(tmp_path / f"{ASSET}_v001.mov", size=size, seconds=seconds,
+                          audio=False))
+    worker = daemons(config_path, "worker")
+    wait_for(lambda: list(app.store.root.rglob(".partial-*")), 60, "the transcode to start")
+    return app, worker
+
+
+QUIET = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+
+
+PICTURE = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24"]
+
+
+X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([*QUIET, *args], check=True)
+
+
+def probe(path: Path, *extra: str) -> dict[str, Any]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                          "-show_streams", *extra, str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def video_of(path: Path) -> dict[str, Any]:
+    return next(s for s in probe(path, "-count_packets")["streams"]
+                if s["codec_type"] == "video")
+
+
+def outputs(app: App) -> dict[str, Path]:
+    """preset → stored output path, for the one version's finished jobs."""
+    found = {}
+    for job in jobs.list_jobs(app.engine):
+        for key, value in (job.outputs or {}).items():
+            if key == job.preset and isinstance(value, str):
+                found[key] = app.store.path(value)
+    return found
+
+
+def versioned(app: App, source: Path) -> Any:
+    ingest(app, source)
+    run_all_jobs(app)
+    return get_version(app.engine, ASSET, 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import threading
@@ -19,31 +18,20 @@ from axiomd.catalog.models import job_t
 from axiomd.catalog.versions import get_version, list_versions
 from axiomd.config import load_config
 from axiomd.consumers.ffmpeg_run import FFmpegRun
-from axiomd.consumers.runner import JobRunner
 from axiomd.errors import JobFailed
 from axiomd.log import get_logger
-from tests.helpers import Daemon, wait_for
-
-ASSET = "TST_SQ010_SH0010_comp"
-ALL_JOBS = '["probe", "proxy_h264", "thumbnail"]'
-
-
-def make_clip(path: Path, *, size: str = "1280x720", seconds: float = 2.0, rate: int = 24,
-              codec: list[str] | None = None, audio: bool = True) -> Path:
-    codec = codec or ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast"]
-    args = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
-    if audio:
-        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-c:a", "aac"]
-    args += ["-t", str(seconds), *codec, str(path)]
-    subprocess.run(args, check=True)
-    return path
-
-
-def ffprobe(path: Path) -> dict:
-    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                          "-show_streams", str(path)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+from tests.helpers import (
+    ALL_JOBS,
+    ASSET,
+    Daemon,
+    ffprobe,
+    ingest,
+    make_clip,
+    run_all_jobs,
+    slow_proxy,
+    start_slow_transcode,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -53,16 +41,8 @@ def app(write_config: Callable[..., Path], db_url: str) -> App:
     return application
 
 
-def run_all_jobs(app: App) -> None:
-    """Drain the catalog's queue with a real JobRunner in this process."""
-    runner = JobRunner(app.config, app.engine, app.store, owner="test-worker")
-    while (job := jobs.claim_next(app.engine, "test-worker", 60)) is not None:
-        runner.run(job)
 
 
-def ingest(app: App, source: Path) -> None:
-    rule = app.ingestor.rule_for_path(source, "comp")
-    assert app.ingestor.ingest(source, rule, link=False).status == "accepted"
 
 
 @pytest.mark.parametrize(
@@ -164,24 +144,8 @@ def test_job_timeout_stops_ffmpeg_and_records_the_failure(tmp_path: Path) -> Non
         run.run()
 
 
-def slow_proxy(x264_preset: str) -> str:
-    return f"""
-        [transcode.presets.proxy_h264]
-        kind = "proxy"
-        x264_preset = "{x264_preset}"
-        """
 
 
-def start_slow_transcode(config_path: Path, tmp_path: Path, daemons: Callable[..., Daemon],
-                         size: str, seconds: int) -> tuple[App, Daemon]:
-    """A version whose proxy takes a while, and a worker seen writing its partial output."""
-    app = App(load_config(config_path))
-    schema.upgrade(app.engine)
-    ingest(app, make_clip(tmp_path / f"{ASSET}_v001.mov", size=size, seconds=seconds,
-                          audio=False))
-    worker = daemons(config_path, "worker")
-    wait_for(lambda: list(app.store.root.rglob(".partial-*")), 60, "the transcode to start")
-    return app, worker
 
 
 def test_worker_killed_mid_transcode_leaves_no_partial_and_job_completes_once(

@@ -14,9 +14,15 @@ import pytest
 
 from axiomd.catalog import jobs
 from axiomd.catalog.versions import get_version
-from tests.helpers import Daemon, run_cli, wait_for
+from tests.helpers import (
+    ASSET,
+    Daemon,
+    run_cli,
+    slow_proxy,
+    start_slow_transcode,
+    wait_for,
+)
 from tests.tcpproxy import TcpProxy
-from tests.test_media import ASSET, slow_proxy, start_slow_transcode
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_FIELDS = {"event", "level", "timestamp", "service", "host", "pid"}

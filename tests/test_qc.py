@@ -9,8 +9,13 @@ from axiomd.app import App
 from axiomd.catalog import jobs, schema
 from axiomd.catalog.versions import get_version
 from axiomd.config import load_config
-from axiomd.qc import QcSpec, qc_findings
-from tests.test_media import ASSET, ingest, make_clip, run_all_jobs
+from axiomd.qc import QcSpec, qc_findings, sequence_findings
+from tests.helpers import (
+    ASSET,
+    ingest,
+    make_clip,
+    run_all_jobs,
+)
 
 SPEC = """
 [qc.TST]
@@ -64,3 +69,41 @@ def test_off_spec_version_fails_under_reject_policy_with_the_reason(
     assert version.error is not None and "width is 1280" in version.error
     [job] = jobs.list_jobs(app.engine, "failed")
     assert job.attempts == 1
+
+
+def test_still_gets_no_fps_finding() -> None:
+    """A JPG or a single EXR has no frame rate to be wrong about."""
+    media = {"kind": "still", "frames": 1, "width": 1920, "height": 1080}
+    assert qc_findings(media, QcSpec("TST", {"fps": 24, "width": 1920})) == []
+
+
+def test_vfr_clip_is_reported_as_vfr_not_as_its_average() -> None:
+    media = {"kind": "movie", "fps": 46.154, "vfr": True}
+    assert qc_findings(media, QcSpec("TST", {"fps": 24})) == [
+        "fps is variable (VFR, average 46.154) (spec for TST: 24)"]
+
+
+def test_rotated_clip_is_judged_by_what_the_viewer_sees() -> None:
+    media = {"width": 1920, "height": 1080, "display_width": 1080, "display_height": 1920,
+             "rotation": 90}
+    assert qc_findings(media, QcSpec("TST", {"width": 1920, "height": 1080})) == [
+        "width is 1080 (spec for TST: 1920)", "height is 1920 (spec for TST: 1080)"]
+
+
+def test_audio_file_gets_no_video_findings() -> None:
+    media = {"kind": "audio", "streams": [{"type": "audio", "codec": "pcm_s24le"}]}
+    assert qc_findings(media, QcSpec("TST", {"fps": 24, "width": 1920, "codec": "prores"})) == []
+
+
+def test_pixel_format_matches_what_the_file_stores() -> None:
+    """An EXR decoded as float but stored as half passes a `half` spec."""
+    media = {"pixel_type": "half", "streams": [{"type": "video", "pix_fmt": "gbrpf32le"}]}
+    assert qc_findings(media, QcSpec("TST", {"pix_fmt": "half"})) == []
+    assert qc_findings(media, QcSpec("TST", {"pix_fmt": "float"})) == [
+        "pix_fmt is gbrpf32le (half in the file) (spec for TST: float)"]
+
+
+def test_a_sequence_gap_is_a_finding() -> None:
+    assert sequence_findings([1006]) == [
+        "sequence is missing 1 frame (1006); the proxy holds the previous frame there"]
+    assert sequence_findings([]) == []

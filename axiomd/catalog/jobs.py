@@ -322,10 +322,17 @@ def job_counts(engine: Engine) -> dict[str, int]:
         return counts
 
 
-def outputs_of(engine: Engine, version_id: int) -> dict[str, Any]:
-    """What a version's finished jobs made (proxy, thumbnail…), by preset."""
+def outputs_of(engine: Engine, version_id: int) -> list[dict[str, Any]]:
+    """The files a version's finished jobs made (proxy, thumbnail, …), each with its
+    preset, kind and path relative to the store root; in job order."""
+    query = (select(job_t.c.preset, job_t.c.kind, job_t.c.outputs)
+             .where(job_t.c.version_id == version_id, job_t.c.status == JobState.DONE)
+             .order_by(job_t.c.id))
     with engine.connect() as conn:
-        rows = conn.execute(select(job_t.c.preset, job_t.c.outputs).where(
-            job_t.c.version_id == version_id, job_t.c.status == JobState.DONE,
-            job_t.c.outputs.is_not(None)).order_by(job_t.c.id))
-        return {row.preset: row.outputs for row in rows if row.outputs}
+        rows = conn.execute(query).all()
+    made = []
+    for row in rows:
+        path = (row.outputs or {}).get(row.preset) if isinstance(row.outputs, dict) else None
+        if isinstance(path, str):
+            made.append({"preset": row.preset, "kind": row.kind, "store_path": path})
+    return made

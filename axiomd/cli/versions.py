@@ -130,9 +130,10 @@ def _qc(version: VersionInfo) -> str:
 def cmd_show(app: App, args: argparse.Namespace) -> int:
     require_schema(app)
     v = get_version(app.engine, args.asset, label(args.version))
-    outputs = outputs_of(app.engine, v.id)
+    made = [{**o, "path": str(app.store.path(o["store_path"]))}
+            for o in outputs_of(app.engine, v.id)]
     if args.json:
-        print_json({**v.to_json(), "outputs": outputs})
+        print_json({**v.to_json(), "outputs": made})
         return EXIT_OK
     rows = [
         ("asset", v.asset), ("version", v.label), ("status", v.status),
@@ -144,9 +145,7 @@ def cmd_show(app: App, args: argparse.Namespace) -> int:
         ("from", f"{v.origin_host}:{v.origin_path}"), ("created (UTC)", ts(v.created_at)),
         ("completed (UTC)", ts(v.completed_at)),
     ]
-    for kind, output in sorted(outputs.items()):
-        rows.append((kind, str(app.store.path(output["path"]))
-                     if isinstance(output, dict) and "path" in output else str(output)))
+    rows += [(o["preset"], o["path"]) for o in made]
     color = (v.media or {}).get("color")
     if color:
         rows.append(("colour", ", ".join(f"{k}: {val}" for k, val in color.items())))
@@ -154,6 +153,9 @@ def cmd_show(app: App, args: argparse.Namespace) -> int:
         rows.append(("error", v.error))
     for warning in (v.media or {}).get("qc", {}).get("warnings", []):
         rows.append(("QC warning", warning))
+    for key, found in (v.media or {}).items():
+        if key.startswith("qc_") and isinstance(found, dict):
+            rows += [("QC warning", w) for w in found.get("warnings", [])]
     for key, value in rows:
         print(f"{key:>15}  {value}")
     if v.media:

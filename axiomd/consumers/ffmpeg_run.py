@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from axiomd.consumers.checks import is_decode_error
 from axiomd.consumers.ffmpeg_args import probe_args
 from axiomd.errors import JobFailed
 from axiomd.supervise import dies_with_parent
@@ -48,17 +49,37 @@ def probe(source: Path, sequence: Mapping[str, Any] | None = None,
     return data
 
 
+def run_quick(args: Sequence[str], what: str, timeout: float = 60.0) -> str:
+    """stdout of a short ffmpeg/ffprobe run over an output this job made (a check)."""
+    try:
+        result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
+                                stdin=subprocess.DEVNULL, check=False, errors="replace")
+    except subprocess.TimeoutExpired as exc:
+        raise JobFailed(f"checking the {what} did not finish within {timeout:.0f} s") from exc
+    if result.returncode != 0:
+        reason = _tail(result.stderr.splitlines()) or f"exit code {result.returncode}"
+        raise JobFailed(f"cannot check the {what}: {reason}")
+    return result.stdout
+
+
 def _tail(lines: Sequence[str]) -> str:
     return " | ".join(line.strip() for line in lines[-STDERR_TAIL_LINES:] if line.strip())
 
 
 class FFmpegRun:
-    """One ffmpeg process with its watchdogs."""
+    """One ffmpeg process with its watchdogs.
+
+    ffmpeg exits 0 after decoding errors and writes a wrong picture; the run counts the
+    decoder's complaints and fails like a crash would (`decode_errors_fail`).
+    """
 
     def __init__(self, args: Sequence[str], *, duration: float | None, timeout: float,
                  stall_seconds: float, stop: threading.Event, log: Any,
-                 progress_every: float = 5.0) -> None:
+                 progress_every: float = 5.0, decode_errors_fail: bool = True) -> None:
         self.args = list(args)
+        self.decode_errors_fail = decode_errors_fail
+        self.decode_errors = 0
+        self.first_decode_error: str | None = None
         self.duration = duration
         self.timeout = timeout
         self.stall_seconds = stall_seconds
@@ -108,6 +129,13 @@ class FFmpegRun:
         if proc.returncode != 0:
             raise JobFailed(f"ffmpeg failed (exit {proc.returncode}): "
                             f"{_tail(list(self.stderr)) or 'no error output'}", retryable=False)
+        if self.decode_errors and self.decode_errors_fail:
+            raise JobFailed(
+                f"the source does not decode cleanly: ffmpeg reported {self.decode_errors} "
+                f"decoding error{'s' if self.decode_errors != 1 else ''} (first: "
+                f"{self.first_decode_error}); the output would show damaged or blank "
+                "pictures, so it was not kept. Re-export the source, or check this "
+                "worker's ffmpeg supports its codec and profile", retryable=False)
 
     def _kill(self, proc: subprocess.Popen[str]) -> None:
         for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
@@ -125,6 +153,9 @@ class FFmpegRun:
         assert proc.stderr is not None
         for line in proc.stderr:
             self.stderr.append(line.rstrip())
+            if is_decode_error(line):
+                self.decode_errors += 1
+                self.first_decode_error = self.first_decode_error or line.strip()
             self.last_change = time.monotonic()
 
     def _read_progress(self, proc: subprocess.Popen[str]) -> None:

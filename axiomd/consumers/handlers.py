@@ -4,34 +4,14 @@ does its work, and returns what to record; raising `JobFailed` records a failure
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from axiomd.catalog.jobs import ClaimedJob
-from axiomd.config import Config, Preset
+from axiomd.consumers.context import Handler, JobContext, JobResult
+from axiomd.consumers.media import probe, proxy, thumbnail
 from axiomd.errors import JobFailed
-from axiomd.store import Store
 
-
-@dataclass
-class JobResult:
-    outputs: dict[str, Any] | None = None
-    media: dict[str, Any] | None = None
-
-
-@dataclass
-class JobContext:
-    config: Config
-    store: Store
-    preset: Preset
-    stop: threading.Event = field(default_factory=threading.Event)
-    log: Any = None
-
-
-Handler = Callable[[ClaimedJob, JobContext], JobResult]
+__all__ = ["Handler", "JobContext", "JobResult", "noop", "registry"]
 
 
 def noop(job: ClaimedJob, ctx: JobContext) -> JobResult:
@@ -52,6 +32,4 @@ def noop(job: ClaimedJob, ctx: JobContext) -> JobResult:
 
 def registry() -> dict[str, Handler]:
     """Every job kind this worker can run."""
-    from axiomd.consumers.media import probe, proxy, thumbnail
-
     return {"noop": noop, "probe": probe, "proxy": proxy, "thumbnail": thumbnail}

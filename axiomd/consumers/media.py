@@ -1,29 +1,53 @@
-"""The media jobs: `probe` (technical metadata), `proxy` (H.264 review movie), `thumbnail`.
+"""The media jobs: `probe` (technical metadata), `proxy` (review movie), `thumbnail`.
 
 Every output is written under a hidden temporary name beside its target and renamed
-into place only when ffmpeg succeeded, so nobody ever sees half a proxy; a run that is
-stopped or fails removes its temporary file. Outputs live in the version's folder:
-`…/v003/proxy/<name>.mp4`, `…/v003/thumb/<name>.jpg`.
+into place only when ffmpeg succeeded and the output was checked against its source
+(frame count, duration, a clean decode), so nobody ever sees half a proxy or a wrong one;
+a run that is stopped or fails removes its temporary file. Outputs live in the version's
+folder: `…/v003/proxy/<name>.mp4` (`.m4a` for a sound file), `…/v003/thumb/<name>.jpg`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from axiomd.catalog.jobs import ClaimedJob
-from axiomd.consumers.ffmpeg_args import proxy_args, summarize_probe, thumbnail_args
-from axiomd.consumers.ffmpeg_run import FFmpegRun
+from axiomd.consumers import exr_header
+from axiomd.consumers.checks import (
+    OutputFacts,
+    bits_per_pixel,
+    held_frames,
+    is_flat,
+    proxy_problems,
+    source_is_busy,
+)
+from axiomd.consumers.context import JobContext, JobResult
+from axiomd.consumers.ffmpeg_args import (
+    audio_proxy_args,
+    count_args,
+    first_frame_args,
+    held_frame_name,
+    held_frame_pattern,
+    proxy_args,
+    signalstats_args,
+    thumbnail_args,
+    thumbnail_time,
+    waveform_args,
+)
+from axiomd.consumers.ffmpeg_run import FFmpegRun, run_quick
 from axiomd.consumers.ffmpeg_run import probe as run_probe
-from axiomd.consumers.handlers import JobContext, JobResult
+from axiomd.consumers.probe_summary import Shape, shape_of, summarize_probe, with_frame_hdr
 from axiomd.errors import JobFailed
-from axiomd.qc import qc_findings
-from axiomd.sequences import frame_of, is_sequence
+from axiomd.qc import QcSpec, qc_findings, sequence_findings
+from axiomd.sequences import frame_of, frame_range, is_sequence
 
 
 def _frames(pattern: Path) -> list[Path]:
@@ -34,26 +58,66 @@ def _frames(pattern: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _sequence(job: ClaimedJob, ctx: JobContext) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Source:
+    """A version's file (or frames) with what ffprobe and the headers said about it."""
+
+    path: Path
+    summary: dict[str, Any]
+    shape: Shape
+    frames: tuple[tuple[int, Path], ...] = ()  # (number, file) of a sequence
+
+    @property
+    def missing(self) -> list[int]:
+        return list(frame_range(n for n, _ in self.frames).missing) if self.frames else []
+
+
+def _source(job: ClaimedJob, ctx: JobContext) -> Source:
+    path = ctx.store.path(job.store_path)
     if not is_sequence(job.store_path):
-        return None
-    return {"fps": ctx.config.transcode.sequence_fps}
+        summary = summarize_probe(run_probe(path))
+        if summary.get("hdr", {}).get("transfer"):
+            summary = with_frame_hdr(summary, json.loads(
+                run_quick(first_frame_args(path), "first frame's HDR metadata")))
+        if path.suffix.lower() == ".exr":
+            _add_exr(summary, path)
+        return Source(path, summary, shape_of(summary))
+    fps = ctx.config.transcode.sequence_fps
+    numbered = [(f.number, p) for p in _frames(path) if (f := frame_of(p.name)) is not None]
+    if not numbered:
+        raise JobFailed(f"no frames of {path.name} are in the store", retryable=False)
+    summary = summarize_probe(run_probe(path, {"fps": fps}),
+                              {"first": numbered[0][0], "last": numbered[-1][0], "fps": fps})
+    summary["size"] = sum(p.stat().st_size for _, p in numbered)
+    if path.suffix.lower() == ".exr":
+        _add_exr(summary, numbered[0][1])
+    return Source(path, summary, shape_of(summary), tuple(numbered))
 
 
-def _probe_source(job: ClaimedJob, ctx: JobContext) -> tuple[Path, dict[str, Any]]:
-    source = ctx.store.path(job.store_path)
-    return source, summarize_probe(run_probe(source, _sequence(job, ctx)))
+def _add_exr(summary: dict[str, Any], file: Path) -> None:
+    header = exr_header.read(file)
+    if header and "pixel_type" in header:
+        summary["exr"] = header
+        summary["pixel_type"] = header["pixel_type"]
 
 
 def probe(job: ClaimedJob, ctx: JobContext) -> JobResult:
-    _, summary = _probe_source(job, ctx)
+    source = _source(job, ctx)
+    summary = source.summary
     spec = ctx.config.qc.get(job.identity.get("show", ""))
+    findings = sequence_findings(source.missing)
     if spec is not None:
-        findings = qc_findings(summary, spec)
-        if findings and spec.policy == "reject":
-            raise JobFailed("QC: " + "; ".join(findings), retryable=False)
-        summary["qc"] = {"spec": spec.show, "policy": spec.policy, "warnings": findings}
+        findings = qc_findings(summary, spec) + findings
+    if spec is not None and findings and spec.policy == "reject":
+        raise JobFailed("QC: " + "; ".join(findings), retryable=False)
+    if spec is not None or findings:
+        summary["qc"] = _qc_record(spec, findings)
     return JobResult(outputs={"streams": len(summary.get("streams", []))}, media=summary)
+
+
+def _qc_record(spec: QcSpec | None, findings: list[str]) -> dict[str, Any]:
+    return {"spec": spec.show if spec else None, "policy": spec.policy if spec else "warn",
+            "warnings": findings}
 
 
 def _output_relpath(job: ClaimedJob, folder: str, ext: str) -> str:
@@ -85,39 +149,124 @@ def _run(args: list[str], ctx: JobContext, duration: float | None) -> None:
               stop=ctx.stop, log=ctx.log).run()
 
 
-def _render(job: ClaimedJob, ctx: JobContext, folder: str, ext: str, source: Path,
-            args_for: Callable[[Path], list[str]], duration: float | None) -> JobResult:
-    """Run ffmpeg into a temporary file and put the result in the version's folder."""
-    ctx.store.require_space(sum(p.stat().st_size for p in _frames(source))
-                            if is_sequence(job.store_path) else source.stat().st_size)
+def _render(job: ClaimedJob, ctx: JobContext, folder: str, ext: str, source: Source,
+            args_for: Callable[[Path], list[str]],
+            check: Callable[[Path], None] | None = None) -> str:
+    """Run ffmpeg into a temporary file, check it, and put it in the version's folder."""
+    ctx.store.require_space(sum(p.stat().st_size for _, p in source.frames)
+                            if source.frames else source.path.stat().st_size)
     relpath = _output_relpath(job, folder, ext)
     with _atomic_output(ctx.store.path(relpath)) as temp:
-        _run(args_for(temp), ctx, duration)
-    return JobResult(outputs={ctx.preset.name: relpath})
+        _run(args_for(temp), ctx, source.shape.duration)
+        if check is not None:
+            check(temp)
+    return relpath
+
+
+def _counted(output: Path) -> OutputFacts:
+    streams = json.loads(run_quick(count_args(output), "proxy")).get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), {})
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+
+    def number(value: Any, kind: type) -> Any:
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            return None
+
+    return OutputFacts(
+        video_frames=number(video.get("nb_read_packets"), int) if video else None,
+        video_duration=number(video.get("duration"), float) if video else None,
+        audio_duration=number(audio[0].get("duration"), float) if audio else None,
+        audio_tracks=len(audio))
+
+
+def _check_proxy(shape: Shape) -> Callable[[Path], None]:
+    def check(output: Path) -> None:
+        problems = proxy_problems(shape, _counted(output))
+        if problems:
+            raise JobFailed("the proxy does not match its source: " + "; ".join(problems),
+                            retryable=False)
+    return check
 
 
 def proxy(job: ClaimedJob, ctx: JobContext) -> JobResult:
-    source, info = _probe_source(job, ctx)
+    source = _source(job, ctx)
+    shape = source.shape
     options = dict(ctx.preset.options)
-    has_audio = any(s.get("type") == "audio" for s in info.get("streams", []))
-    with tempfile.TemporaryDirectory(prefix="axiomd-burnin-") as folder:
+    if shape.kind == "audio":
+        relpath = _render(job, ctx, "proxy", "m4a", source,
+                          lambda out: audio_proxy_args(source.path, out, options,
+                                                       shape.audio_tracks),
+                          _check_proxy(shape))
+        return JobResult(outputs={ctx.preset.name: relpath})
+    expected = shape  # what the proxy must show; mixed tracks become one
+    if not options.get("audio", True):
+        expected = replace(shape, audio_tracks=0)
+    elif options.get("audio") == "mix" and shape.audio_tracks > 1:
+        expected = replace(shape, audio_tracks=1)
+    with tempfile.TemporaryDirectory(prefix="axiomd-proxy-") as folder:
         burn_in = None
         if options.get("burn_in"):
             burn_in = Path(folder) / "label.txt"
             burn_in.write_text(f"{job.asset} {job.version_label}", encoding="utf-8")
-        return _render(job, ctx, "proxy", "mp4", source,
-                       lambda out: proxy_args(source, out, options, _sequence(job, ctx),
-                                              burn_in=burn_in, has_audio=has_audio),
-                       info.get("duration"))
+        sequence = _held_sequence(source, Path(folder), ctx) if source.frames else None
+        relpath = _render(job, ctx, "proxy", "mp4", source,
+                          lambda out: proxy_args(source.path, out, options, sequence,
+                                                 burn_in=burn_in,
+                                                 has_audio=shape.audio_tracks > 0,
+                                                 parity=shape.parity,
+                                                 audio_tracks=shape.audio_tracks),
+                          _check_proxy(expected))
+    return JobResult(outputs={ctx.preset.name: relpath})
+
+
+def _held_sequence(source: Source, folder: Path, ctx: JobContext) -> dict[str, Any]:
+    """Links numbered 0, 1, 2, … to the frames that play there, a missing frame holding
+    the one before, so the proxy keeps the sequence's length and every frame's time."""
+    files = dict(source.frames)
+    ext = source.path.suffix.lstrip(".")
+    links = folder / "frames"
+    links.mkdir()
+    for index, number in enumerate(held_frames(list(files))):
+        os.symlink(files[number].resolve(), links / held_frame_name(index, ext))
+    return {"fps": ctx.config.transcode.sequence_fps, "pattern": held_frame_pattern(links, ext)}
 
 
 def thumbnail(job: ClaimedJob, ctx: JobContext) -> JobResult:
-    source, info = _probe_source(job, ctx)
+    source = _source(job, ctx)
+    shape = source.shape
     options = dict(ctx.preset.options)
-    middle = (info.get("duration") or 0.0) / 2
-    if is_sequence(job.store_path):
-        frames = _frames(source)
-        source, middle = frames[len(frames) // 2], 0.0
-    return _render(job, ctx, "thumb", str(options.get("format", "jpg")), source,
-                   lambda out: thumbnail_args(source, out, options, at_seconds=middle),
-                   info.get("duration"))
+    ext = str(options.get("format", "jpg"))
+    if shape.kind == "audio":
+        relpath = _render(job, ctx, "thumb", ext, source,
+                          lambda out: waveform_args(source.path, out, options))
+        return JobResult(outputs={ctx.preset.name: relpath})
+    picture, at = source.path, thumbnail_time(shape.duration, shape.fps, shape.frames)
+    if source.frames:
+        picture, at = source.frames[len(source.frames) // 2][1], 0.0
+    findings: list[str] = []
+    relpath = _render(job, ctx, "thumb", ext, source,
+                      lambda out: thumbnail_args(picture, out, options, at_seconds=at,
+                                                 parity=shape.parity),
+                      lambda out: findings.extend(_flat_finding(out, source.summary)))
+    media = {f"qc_{ctx.preset.name}": {"warnings": findings}} if findings else None
+    return JobResult(outputs={ctx.preset.name: relpath}, media=media)
+
+
+def _flat_finding(picture: Path, summary: dict[str, Any]) -> list[str]:
+    """A thumbnail of one flat colour from a source that carries real picture: the
+    decoder most likely failed (the solid-green frame), so a person should look."""
+    stats: dict[str, float] = {}
+    for line in run_quick(signalstats_args(picture), "thumbnail").splitlines():
+        key, _, value = line.strip().removeprefix("lavfi.signalstats.").partition("=")
+        try:
+            stats[key] = float(value)
+        except ValueError:
+            continue
+    bpp = bits_per_pixel(summary)
+    if not is_flat(stats) or not source_is_busy(bpp):
+        return []
+    return [f"thumbnail is a single flat colour (Y {stats['YAVG']:.0f}, U {stats['UAVG']:.0f}, "
+            f"V {stats['VAVG']:.0f}) but the source carries {bpp:.2f} bits per pixel per "
+            "frame: check that it decodes"]
