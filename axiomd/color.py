@@ -43,7 +43,7 @@ class ColorSettings:
     view: str = "ACES 2.0 - SDR 100 nits (Rec.709)"
     inputs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     hdr_tonemap: str = "mobius"
-    hdr_transition: float = 0.6
+    hdr_transition: float = 0.8
     hdr_reference_nits: float = 100.0
 
     def __post_init__(self) -> None:

@@ -180,9 +180,11 @@ def keyframe_args(fps: float, seconds: float = 1.0) -> list[str]:
     return ["-g", str(max(1, int(fps * seconds)))]
 
 
-def background_filters(kind: str, width: int, height: int, premultiplied: bool) -> list[str]:
-    """Composite an RGBA picture over a flat or checkered background (RGB out), so a matte
-    shows as a shape instead of as whatever a player does with alpha."""
+def background_filters(kind: str, width: int, height: int) -> list[str]:
+    """Composite a straight-alpha RGBA picture over a flat or checkered background (RGB
+    out), so a matte shows as a shape instead of as whatever a player does with alpha.
+    (overlay's own premultiplied mode offsets planar RGB by 16 in ffmpeg 5.1, so
+    premultiplied sources are unpremultiplied before their colour transform instead.)"""
     tile = 16
     lum = {"black": "0", "grey": "128",
            "checkerboard": "if(mod(X+Y,2),102,153)"}[kind]
@@ -190,6 +192,5 @@ def background_filters(kind: str, width: int, height: int, premultiplied: bool) 
                   f"geq=lum={filter_value(lum)},"
                   f"scale=w=iw*{tile}:h=ih*{tile}:flags=neighbor,crop={width}:{height}:0:0,"
                   "format=gbrp")
-    mode = "premultiplied" if premultiplied else "straight"
     return [f"split[axfg][axbg];[axbg]{background}[axbgc];"
-            f"[axbgc][axfg]overlay=format=gbrp:alpha={mode}:shortest=1", "format=gbrp"]
+            "[axbgc][axfg]overlay=format=gbrp:alpha=straight:shortest=1", "format=gbrp"]

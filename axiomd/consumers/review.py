@@ -63,14 +63,19 @@ def _final(output: Output, alpha: bool = False) -> str:
     """Quantize display-referred RGB to the deliverable: BT.709 limited YUV for a proxy,
     full-range RGB for a still; explicit tags so no later step reinterprets them."""
     tags = "pin=709:p=709:tin=709:t=709"
+    if alpha:
+        return "format=gbrap"  # zscale would squeeze alpha into 16-235; swscale keeps it whole
     if output == "proxy":
         return f"zscale=d=none:{tags}:min=gbr:m=709:r=limited,format=yuv420p"
     return f"zscale=d=none:{tags}:r=full,format={'gbrap' if alpha else 'gbrp'}"
 
 
-def image_filters(lut: BakedLut, alpha: bool) -> list[str]:
-    """Float RGB through the baked shaper and cube; alpha, if any, rides along untouched."""
-    chain = [f"format={'gbrapf32le' if alpha else 'gbrpf32le'}"]
+def image_filters(lut: BakedLut, alpha: bool, premultiplied: bool = False) -> list[str]:
+    """Float RGB through the baked shaper and cube; alpha, if any, rides along untouched,
+    premultiplied colour (the EXR convention) divided out first so the LUT sees true colour."""
+    chain = ["format=gbrapf32le" if alpha else "format=gbrpf32le"]
+    if alpha and premultiplied:
+        chain.append("unpremultiply=inplace=1")
     if lut.shaper is not None:
         chain.append(f"lut1d=file={filter_value(str(lut.shaper))}:interp=linear")
     chain.append(f"lut3d=file={filter_value(str(lut.cube))}:interp=tetrahedral")
@@ -146,7 +151,7 @@ def color_filters(info: Mapping[str, Any], settings: ColorSettings, ext: str,
         return ColorPlan(chain, tags, record, alpha)
     if lut is None:
         raise ValueError(f"color_filters: a baked LUT for {space!r} is needed")
-    chain = image_filters(lut, alpha)
+    chain = image_filters(lut, alpha, premultiplied=ext.lower().lstrip(".") == "exr")
     chain.append(_final("still" if alpha else output, alpha))
     record = {"input": space, "display": settings.display, "view": settings.view,
               "config": lut.identity}
@@ -192,8 +197,7 @@ def review_filters(info: Mapping[str, Any], ext: str, settings: ColorSettings,
     if plan.alpha:
         background = dressing.alpha_background if dressing else "checkerboard"
         pre += background_filters(background, int(info.get("width") or 0),
-                                  int(info.get("height") or 0),
-                                  premultiplied=ext.lower().lstrip(".") == "exr")
+                                  int(info.get("height") or 0))
         if output == "proxy":
             pre.append(to_proxy_format())
     post: list[str] = []
