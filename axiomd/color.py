@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +26,9 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from axiomd.errors import ConfigError
+from axiomd.log import get_logger
+
+log = get_logger("color")
 
 SHAPER_SIZE = 16384
 SHAPER_MAX = 64.0
@@ -217,6 +221,7 @@ def bake_display_lut(settings: ColorSettings, space: str, cache: Path) -> BakedL
     identity = config_identity(load_config(settings.config), settings.config)
     if cube.is_file() and (not linear or shaper.is_file()):
         return BakedLut(cube, shaper if linear else None, identity)
+    started = time.perf_counter()
     steps = np.linspace(0.0, 1.0, CUBE_SIZE, dtype=np.float64)
     b, g, r = np.meshgrid(steps, steps, steps, indexing="ij")  # .cube: red varies fastest
     grid = np.stack([r.ravel(), g.ravel(), b.ravel()], axis=1)
@@ -229,4 +234,15 @@ def bake_display_lut(settings: ColorSettings, space: str, cache: Path) -> BakedL
                       + _rows(encoded))
     display = np.clip(apply_display(settings, space, grid), 0.0, 1.0)
     _write_atomic(cube, f"LUT_3D_SIZE {CUBE_SIZE}\n" + _rows(display))
+    log.info("color.lut_baked", key=key, input=space, display=settings.display,
+             view=settings.view, shaper=linear,
+             duration_ms=round((time.perf_counter() - started) * 1000))
     return BakedLut(cube, shaper if linear else None, identity)
+
+
+def color_line(record: Mapping[str, Any]) -> str:
+    """One line for `axiomd show` from the `color` record a proxy/thumbnail job stored."""
+    if "input" in record:
+        return (f"{record['input']} → {record.get('display')} / {record.get('view')} "
+                f"[{record.get('config')}]")
+    return f"{record.get('source', 'unknown source')}: {record.get('applied', '-')}"

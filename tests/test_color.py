@@ -10,6 +10,7 @@ H.264 proxy decoded with its BT.709 limited-range matrix ≤ 4 (measured 1 for n
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -149,3 +150,65 @@ def test_log_dpx_input_goes_through_ocio_without_a_shaper(tmp_path: Path) -> Non
     want = _expected(np.array([[value / 1023] * 3]), "ACEScct")[0]
     assert np.abs(png - want).max() <= 1
     assert rf.record["input"] == "ACEScct"
+
+
+def test_lut_paths_with_quotes_colons_brackets_work_in_the_filter_graph(tmp_path: Path) -> None:
+    """A store under a folder like `it's: [dailies], a;b` still feeds ffmpeg its LUTs."""
+    exr = write_exr(tmp_path / "grey.exr", np.full((96, 128, 3), 0.18, dtype=np.float32))
+    rf = review_filters({"width": 128, "height": 96, "streams": [
+        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "still",
+        tmp_path / "it's: [dailies], a;b" / "lut")
+    png = read_png(render(exr, tmp_path / "thumb.png", rf))
+    assert np.abs(png - _expected(np.array([[0.18] * 3]))[0]).max() <= 1
+
+
+def test_exr_sequence_through_the_proxy_command_is_colour_managed(tmp_path: Path) -> None:
+    """Spliced into today's proxy_args for a 1001-based sequence, the graph gives a tagged
+    BT.709 proxy of every frame, grey within 4 codes of OCIO."""
+    from axiomd.consumers.ffmpeg_args import proxy_args
+
+    for frame in (1001, 1002, 1003):
+        write_exr(tmp_path / f"plate.{frame}.exr", np.full((96, 128, 3), 0.18, np.float32))
+    rf = review_filters({"width": 128, "height": 96, "streams": [
+        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "proxy", tmp_path / "lut")
+    out = tmp_path / "proxy.mp4"
+    args = proxy_args(tmp_path / "plate.####.exr", out, {"max_width": 1920}, {"fps": 24},
+                      has_audio=False)
+    vf = args.index("-vf") + 1
+    args[vf] = ",".join([*rf.pre, args[vf], *rf.post])
+    subprocess.run([*args[:-1], *rf.output_args, str(out)], check=True, capture_output=True)
+    info = probe_video(out)
+    assert int(info["nb_read_frames"]) == 3 and info["color_transfer"] == "bt709"
+    assert np.abs(decode_rgb(out, 2)[48, 64] - _expected(np.array([[0.18] * 3]))[0]).max() <= 4
+
+
+def test_settings_from_the_color_table_resolve_a_relative_config(tmp_path: Path) -> None:
+    """`config = "ocio/studio.ocio"` is read relative to the config file's folder."""
+    settings = ColorSettings.from_mapping({"config": "ocio/studio.ocio",
+                                           "inputs": {"EXR": "ACEScg"}}, base=tmp_path)
+    assert settings.config == str(tmp_path / "ocio/studio.ocio")
+    assert dict(settings.inputs) == {"exr": "ACEScg"}
+    with pytest.raises(ConfigError, match=r"color: unknown key\(s\) dispaly"):
+        ColorSettings.from_mapping({"dispaly": "sRGB - Display"})
+
+
+def test_a_bake_is_logged_once_per_lut(tmp_path: Path) -> None:
+    """`color.lut_baked` marks the costly first job; a cache hit says nothing."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as events:
+        bake_display_lut(SETTINGS, "ACEScg", tmp_path)
+        bake_display_lut(SETTINGS, "ACEScg", tmp_path)
+    baked = [e for e in events if e["event"] == "color.lut_baked"]
+    assert len(baked) == 1 and baked[0]["input"] == "ACEScg"
+
+
+def test_show_line_names_input_view_and_config() -> None:
+    """`axiomd show` can print what colour was applied in one line."""
+    from axiomd.color import color_line
+
+    line = color_line({"input": "ACEScg", "display": "sRGB - Display",
+                       "view": "ACES 2.0 - SDR 100 nits (Rec.709)", "config": "studio #ab"})
+    assert line == "ACEScg → sRGB - Display / ACES 2.0 - SDR 100 nits (Rec.709) [studio #ab]"
+    assert color_line({"source": "untagged, treated as BT.709",
+                       "applied": "passed through as BT.709"}).startswith("untagged")
