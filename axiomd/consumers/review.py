@@ -59,15 +59,22 @@ def input_space(settings: ColorSettings, ext: str) -> str | None:
     return None
 
 
-def _final(output: Output, alpha: bool = False) -> str:
-    """Quantize display-referred RGB to the deliverable: BT.709 limited YUV for a proxy,
-    full-range RGB for a still; explicit tags so no later step reinterprets them."""
-    tags = "pin=709:p=709:tin=709:t=709"
+def _out(output: Output, alpha: bool) -> str:
+    """zscale's output side and the pixel format: BT.709 limited YUV for a proxy, full-range
+    RGB for a still or for an alpha source still to be composited."""
     if alpha:
-        return "format=gbrap"  # zscale would squeeze alpha into 16-235; swscale keeps it whole
+        return "m=gbr:r=full,format=gbrap"
     if output == "proxy":
-        return f"zscale=d=none:{tags}:min=gbr:m=709:r=limited,format=yuv420p"
-    return f"zscale=d=none:{tags}:r=full,format={'gbrap' if alpha else 'gbrp'}"
+        return "m=709:r=limited,format=yuv420p"
+    return "m=gbr:r=full,format=gbrp"
+
+
+def _final(output: Output, alpha: bool = False, transfer: str = "709") -> str:
+    """Quantize display-referred RGB to the deliverable, with explicit tags so no later
+    step reinterprets them."""
+    if alpha:
+        return "format=gbrap"  # zscale would squeeze float alpha into 16-235; swscale keeps it
+    return f"zscale=d=none:pin=709:p=709:tin={transfer}:t=709:min=gbr:{_out(output, False)}"
 
 
 def image_filters(lut: BakedLut, alpha: bool, premultiplied: bool = False) -> list[str]:
@@ -92,8 +99,8 @@ def has_alpha(info: Mapping[str, Any]) -> bool:
         pix_fmt in {"pal8"}
 
 
-def video_filters(info: Mapping[str, Any], settings: ColorSettings,
-                  output: Output) -> tuple[list[str], dict[str, Any]]:
+def video_filters(info: Mapping[str, Any], settings: ColorSettings, output: Output,
+                  alpha: bool = False) -> tuple[list[str], dict[str, Any]]:
     """Colour for a video source from its tags, and what was assumed or applied."""
     video = _video_stream(info)
     primaries = video.get("color_primaries") or "bt709"
@@ -109,14 +116,13 @@ def video_filters(info: Mapping[str, Any], settings: ColorSettings,
         chain = [f"zscale=pin={pin}:tin={transfer}:min={min_}:t=linear:npl={npl}",
                  "format=gbrpf32le", "zscale=p=709",
                  f"tonemap=tonemap={settings.hdr_tonemap}{param}:desat=0",
-                 _final(output).replace("tin=709:", "tin=linear:")]
+                 _final(output, transfer="linear")]
         record = {"source": f"{HDR_TRANSFERS[transfer]} {primaries}",
                   "applied": f"tone-mapped to SDR BT.709 ({settings.hdr_tonemap}, "
                              f"reference white {npl} nits)"}
         return chain, record
     tin = _ZSCALE_TRANSFER.get(transfer, "709")
-    chain = [f"zscale=d=none:pin={pin}:tin={tin}:min={min_}:p=709:t=709:"
-             + ("m=709:r=limited,format=yuv420p" if output == "proxy" else "m=gbr:r=full,format=gbrp")]
+    chain = [f"zscale=d=none:pin={pin}:tin={tin}:min={min_}:p=709:t=709:{_out(output, alpha)}"]
     source = "untagged, treated as BT.709" if untagged else f"{primaries}/{transfer}/{matrix}"
     applied = ("passed through as BT.709" if (pin, tin) == ("709", "709")
                else f"converted {primaries}/{transfer} to BT.709")
@@ -142,12 +148,7 @@ def color_filters(info: Mapping[str, Any], settings: ColorSettings, ext: str,
     tags = BT709_TAGS if output == "proxy" else []
     alpha = has_alpha(info)
     if space is None:
-        chain, record = video_filters(info, settings, output)
-        if alpha and output == "proxy":
-            chain = [f.replace("format=yuv420p", "format=gbrap").replace(
-                "m=709:r=limited", "m=gbr:r=full") for f in chain]
-        elif alpha:
-            chain = [f.replace("format=gbrp", "format=gbrap") for f in chain]
+        chain, record = video_filters(info, settings, output, alpha)
         return ColorPlan(chain, tags, record, alpha)
     if lut is None:
         raise ValueError(f"color_filters: a baked LUT for {space!r} is needed")
