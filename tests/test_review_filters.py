@@ -63,3 +63,13 @@ def test_burn_in_text_escapes_only_what_drawtext_expands() -> None:
     """`%` and `\\` are escaped for drawtext; `:` and `'` need nothing in a text file."""
     fields = ReviewFields(asset="A", version="v001", artist="O'Neil: 100% \\o/")
     assert burn_in_text("{artist}", fields) == "O'Neil: 100\\% \\\\o/"
+
+
+def test_dpx_tagged_linear_without_a_configured_space_is_shown_as_encoded() -> None:
+    """ffmpeg reads many log DPX headers as "linear": without `color.inputs.dpx` the code
+    values are shown as they are, never brightened by a linear → BT.709 curve."""
+    plan = color_filters(_info("gbrp10le", color_transfer="linear", color_space="gbr"),
+                         ColorSettings(), "dpx", None, "proxy")
+    assert "tin=709:min=gbr" in plan.filters[0]
+    assert plan.record["source"].startswith("dpx without a colour space")
+    assert plan.output_args == BT709_TAGS

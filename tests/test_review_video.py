@@ -154,3 +154,12 @@ def test_prores_4444_alpha_disk_composited_in_the_proxy(tmp_path: Path) -> None:
     image = decode_rgb(proxy, 3)
     assert image[120, 160].min() >= 230 and image[10, 10].max() <= 4
     assert _tags(proxy) == ("bt709", "bt709", "bt709", "tv")
+
+
+def test_png_without_a_configured_space_thumbnails_unchanged(tmp_path: Path) -> None:
+    """An sRGB/BT.709 PNG with no `color.inputs.png` keeps every pixel value exactly."""
+    png = tmp_path / "chart.png"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=128x96", "-frames:v", "1", "-pix_fmt", "rgb24",
+           str(png))
+    rf = review_filters(_summary(png), ".png", SETTINGS, "still", tmp_path / "lut")
+    assert np.array_equal(read_png(render(png, tmp_path / "t.png", rf)), read_png(png))

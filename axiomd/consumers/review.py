@@ -129,6 +129,14 @@ def video_filters(info: Mapping[str, Any], settings: ColorSettings, output: Outp
     return chain, {"source": source, "applied": applied}
 
 
+def _without_colour_tags(info: Mapping[str, Any]) -> dict[str, Any]:
+    """An image file's transfer tag is not to be trusted (DPX headers say "linear" for
+    log scans): without a configured space its code values are shown as they are."""
+    streams = [{k: v for k, v in s.items() if k not in ("color_primaries", "color_transfer")}
+               for s in info.get("streams", [])]
+    return {**info, "streams": streams}
+
+
 @dataclass(frozen=True)
 class ColorPlan:
     """The colour part of a review render: filters that end in the deliverable pixel
@@ -148,7 +156,13 @@ def color_filters(info: Mapping[str, Any], settings: ColorSettings, ext: str,
     tags = BT709_TAGS if output == "proxy" else []
     alpha = has_alpha(info)
     if space is None:
+        if ext.lower().lstrip(".") in IMAGE_EXTS:
+            info = _without_colour_tags(info)
         chain, record = video_filters(info, settings, output, alpha)
+        if ext.lower().lstrip(".") in IMAGE_EXTS:
+            record = {"source": f"{ext.lower().lstrip('.')} without a colour space in "
+                                "[color.inputs], shown as encoded (BT.709)",
+                      "applied": record["applied"]}
         return ColorPlan(chain, tags, record, alpha)
     if lut is None:
         raise ValueError(f"color_filters: a baked LUT for {space!r} is needed")
