@@ -246,3 +246,11 @@ def color_line(record: Mapping[str, Any]) -> str:
         return (f"{record['input']} → {record.get('display')} / {record.get('view')} "
                 f"[{record.get('config')}]")
     return f"{record.get('source', 'unknown source')}: {record.get('applied', '-')}"
+
+
+def review_settings(section: Any, root_inputs: Mapping[str, str] | None = None) -> ColorSettings:
+    """These settings from the config's `[color]` section, with a drop root's
+    `color_inputs` laid over the inputs when given."""
+    settings = ColorSettings(section.config, section.display, section.view,
+                             dict(section.inputs))
+    return settings.with_inputs(root_inputs) if root_inputs else settings

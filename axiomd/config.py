@@ -227,7 +227,25 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
         base = path.parent
-    return _Reader(source, base).build(data, Path(path) if path else None, env)
+    config = _Reader(source, base).build(data, Path(path) if path else None, env)
+    if "color" in data or any(r.color_inputs for r in config.watch.roots):
+        _check_color(config, source)
+    return config
+
+
+def _check_color(config: Config, source: str) -> None:
+    """Colour spaces, display and view exist in the OCIO config: checked at load when the
+    file sets them (loading OCIO costs a few tenths of a second, so only then)."""
+    from axiomd.color import review_settings, validate_color_settings
+
+    try:
+        validate_color_settings(review_settings(config.color))
+        for root in config.watch.roots:
+            if root.color_inputs:
+                validate_color_settings(review_settings(config.color, root.color_inputs),
+                                        key=f"watch.roots.{root.name}")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 class _Reader:

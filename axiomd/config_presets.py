@@ -39,9 +39,13 @@ class ProxyOptions:
     x264_preset: str = setting("fast", choices=X264_PRESETS)
     pix_fmt: str = setting("yuv420p", pattern=(r"[a-z0-9_]+", "a pixel format such as yuv420p"))
     codec: str = "libx264"
-    audio: bool = True
+    audio: bool | str = setting(True, choices=("mix",))  # false: no sound; "mix": one track
     audio_bitrate: str | int = setting("192k", pattern=BITRATE, at_least=1)
-    burn_in: bool = False
+    burn_in: bool | Mapping[str, str] = False  # true: the four default corners; or corner = template
+    slate: bool = False
+    slate_note: str = ""
+    keyframe_seconds: float = setting(1.0, above=0)
+    alpha_background: str = setting("checkerboard", choices=("black", "grey", "checkerboard"))
     stall_seconds: float = setting(120.0, above=0)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import Figure, machine
 
-ALL = ["allocate", "ingest", "queue", "transcode", "hashing"]
+ALL = ["allocate", "ingest", "queue", "transcode", "color", "hashing"]
 OUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 

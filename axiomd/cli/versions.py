@@ -148,7 +148,9 @@ def cmd_show(app: App, args: argparse.Namespace) -> int:
     rows += [(o["preset"], o["path"]) for o in made]
     color = (v.media or {}).get("color")
     if color:
-        rows.append(("colour", ", ".join(f"{k}: {val}" for k, val in color.items())))
+        from axiomd.color import color_line
+
+        rows.append(("colour", color_line(color)))
     if v.error:
         rows.append(("error", v.error))
     for warning in (v.media or {}).get("qc", {}).get("warnings", []):

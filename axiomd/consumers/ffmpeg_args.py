@@ -6,7 +6,8 @@ Lists only, never a shell string: file names come from artists.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,30 @@ def drawtext_filter(textfile: Path) -> str:
             "fontsize=h/30:box=1:boxcolor=black@0.5:x=10:y=h-th-10")
 
 
+@dataclass(frozen=True)
+class Look:
+    """What colour management and dressing add to a command (`consumers/review.py`):
+    filters before the scale and after it, output options, audio filters."""
+
+    pre: Sequence[str] = ()
+    post: Sequence[str] = ()
+    output: Sequence[str] = ()
+    audio: Sequence[str] = ()
+
+
+PLAIN = Look()
+
+
 def picture_filters(max_width: int, parity: str | None = None,
-                    burn_in: Path | None = None) -> str:
-    """Deinterlace by the source's field order (one frame out per frame in), then scale."""
+                    burn_in: Path | None = None, look: Look = PLAIN) -> str:
+    """Deinterlace by the source's field order (one frame out per frame in), colour, then
+    scale, then burn-ins and slate."""
     filters = []
     if parity in ("tff", "bff"):
         filters.append(f"bwdif=mode=send_frame:parity={parity}:deint=all")
+    filters += look.pre
     filters.append(_scale(max_width))
+    filters += look.post
     if burn_in is not None:
         filters.append(drawtext_filter(burn_in))
     return ",".join(filters)
@@ -99,13 +117,13 @@ def _audio_args(options: Mapping[str, Any], tracks: int) -> list[str]:
 def proxy_args(source: Path, output: Path, options: Mapping[str, Any],
                sequence: Mapping[str, Any] | None = None, burn_in: Path | None = None,
                has_audio: bool = True, parity: str | None = None,
-               audio_tracks: int | None = None) -> list[str]:
+               audio_tracks: int | None = None, look: Look = PLAIN) -> list[str]:
     """H.264 review proxy: yuv420p, square pixels, even size within max_width,
     deinterlaced, +faststart, every audio track as AAC."""
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-y", "-loglevel", "error",
             "-progress", "pipe:1", "-nostats", *_input(source, sequence),
             "-map", "0:v:0",
-            "-vf", picture_filters(int(options.get("max_width", 1920)), parity, burn_in),
+            "-vf", picture_filters(int(options.get("max_width", 1920)), parity, burn_in, look),
             "-c:v", str(options.get("codec", "libx264")),
             "-preset", str(options.get("x264_preset", "fast")),
             "-pix_fmt", str(options.get("pix_fmt", "yuv420p"))]
@@ -115,9 +133,11 @@ def proxy_args(source: Path, output: Path, options: Mapping[str, Any],
         args += ["-crf", str(options.get("crf", 23))]
     if has_audio and not sequence and options.get("audio", True):
         args += _audio_args(options, audio_tracks if audio_tracks is not None else 1)
+        if look.audio and options.get("audio") != "mix":
+            args += ["-af", ",".join(look.audio)]
     else:
         args += ["-an"]
-    return [*args, "-movflags", "+faststart", str(output)]
+    return [*args, *look.output, "-movflags", "+faststart", str(output)]
 
 
 def audio_proxy_args(source: Path, output: Path, options: Mapping[str, Any],
@@ -129,14 +149,16 @@ def audio_proxy_args(source: Path, output: Path, options: Mapping[str, Any],
 
 
 def thumbnail_args(source: Path, output: Path, options: Mapping[str, Any],
-                   at_seconds: float, parity: str | None = None) -> list[str]:
+                   at_seconds: float, parity: str | None = None,
+                   look: Look = PLAIN) -> list[str]:
     """One frame from the middle of the clip (for a sequence: its middle frame), scaled
     down; from the start, with no seek at all, for a still or a one-frame clip."""
     seek = ["-ss", f"{at_seconds:.3f}"] if at_seconds > 0 else []
     return ["ffmpeg", "-nostdin", "-hide_banner", "-y", "-loglevel", "error",
             *seek, "-i", str(source),
-            "-frames:v", "1", "-vf", picture_filters(int(options.get("max_width", 640)), parity),
-            "-update", "1", str(output)]
+            "-frames:v", "1",
+            "-vf", picture_filters(int(options.get("max_width", 640)), parity, look=look),
+            *look.output, "-update", "1", str(output)]
 
 
 def thumbnail_time(duration: float | None, fps: float | None, frames: int | None) -> float:

@@ -16,10 +16,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from axiomd.catalog.jobs import ClaimedJob
+from axiomd.color import review_settings
 from axiomd.consumers import exr_header
 from axiomd.consumers.checks import (
     OutputFacts,
@@ -30,7 +32,9 @@ from axiomd.consumers.checks import (
     source_is_busy,
 )
 from axiomd.consumers.context import JobContext, JobResult
+from axiomd.consumers.dressing import Dressing, ReviewFields
 from axiomd.consumers.ffmpeg_args import (
+    Look,
     audio_proxy_args,
     count_args,
     first_frame_args,
@@ -45,6 +49,7 @@ from axiomd.consumers.ffmpeg_args import (
 from axiomd.consumers.ffmpeg_run import FFmpegRun, run_quick
 from axiomd.consumers.ffmpeg_run import probe as run_probe
 from axiomd.consumers.probe_summary import Shape, shape_of, summarize_probe, with_frame_hdr
+from axiomd.consumers.review import Output, review_filters
 from axiomd.errors import JobFailed
 from axiomd.qc import QcSpec, qc_findings, sequence_findings
 from axiomd.sequences import frame_of, frame_range, is_sequence
@@ -206,19 +211,45 @@ def proxy(job: ClaimedJob, ctx: JobContext) -> JobResult:
     elif options.get("audio") == "mix" and shape.audio_tracks > 1:
         expected = replace(shape, audio_tracks=1)
     with tempfile.TemporaryDirectory(prefix="axiomd-proxy-") as folder:
-        burn_in = None
-        if options.get("burn_in"):
-            burn_in = Path(folder) / "label.txt"
-            burn_in.write_text(f"{job.asset} {job.version_label}", encoding="utf-8")
+        look = _look(job, ctx, source, "proxy", Path(folder))
         sequence = _held_sequence(source, Path(folder), ctx) if source.frames else None
         relpath = _render(job, ctx, "proxy", "mp4", source,
                           lambda out: proxy_args(source.path, out, options, sequence,
-                                                 burn_in=burn_in,
                                                  has_audio=shape.audio_tracks > 0,
                                                  parity=shape.parity,
-                                                 audio_tracks=shape.audio_tracks),
+                                                 audio_tracks=shape.audio_tracks,
+                                                 look=look.args),
                           _check_proxy(expected))
-    return JobResult(outputs={ctx.preset.name: relpath})
+    return JobResult(outputs={ctx.preset.name: relpath}, media={"color": look.record})
+
+
+@dataclass(frozen=True)
+class _Look:
+    args: Look
+    record: dict[str, Any]
+
+
+def _look(job: ClaimedJob, ctx: JobContext, source: Source, output: Output,
+          text_folder: Path | None = None) -> _Look:
+    """Colour management (OCIO for images, tags for video) and, for a proxy, the dressing:
+    burn-ins, slate, keyframes, the background behind alpha."""
+    options = ctx.preset.options
+    ext = PurePosixPath(job.store_path).suffix.lstrip(".").lower()
+    numbers = [n for n, _ in source.frames]
+    fields = ReviewFields(
+        asset=job.asset, version=job.version_label,
+        first_frame=numbers[0] if numbers else 1001,
+        last_frame=numbers[-1] if numbers else None,
+        fps=float(source.summary.get("fps") or ctx.config.transcode.sequence_fps),
+        timecode=source.summary.get("timecode"),
+        date=datetime.now(UTC).strftime("%Y-%m-%d"), show=job.identity.get("show", ""))
+    dressing = (Dressing.from_options(options, f"transcode.presets.{ctx.preset.name}")
+                if output == "proxy" else None)
+    review = review_filters(source.summary, ext, review_settings(ctx.config.color), output,
+                            lut_cache=ctx.store.root / ".cache" / "lut", dressing=dressing,
+                            fields=fields, text_folder=text_folder)
+    return _Look(Look(review.pre, review.post, review.output_args, review.audio),
+                 review.record)
 
 
 def _held_sequence(source: Source, folder: Path, ctx: JobContext) -> dict[str, Any]:
@@ -246,11 +277,14 @@ def thumbnail(job: ClaimedJob, ctx: JobContext) -> JobResult:
     if source.frames:
         picture, at = source.frames[len(source.frames) // 2][1], 0.0
     findings: list[str] = []
+    look = _look(job, ctx, source, "still")
     relpath = _render(job, ctx, "thumb", ext, source,
                       lambda out: thumbnail_args(picture, out, options, at_seconds=at,
-                                                 parity=shape.parity),
+                                                 parity=shape.parity, look=look.args),
                       lambda out: findings.extend(_flat_finding(out, source.summary)))
-    media = {f"qc_{ctx.preset.name}": {"warnings": findings}} if findings else None
+    media: dict[str, Any] = {"color": look.record}
+    if findings:
+        media[f"qc_{ctx.preset.name}"] = {"warnings": findings}
     return JobResult(outputs={ctx.preset.name: relpath}, media=media)
 
 
