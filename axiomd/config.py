@@ -6,6 +6,9 @@ section's allowed keys, types and defaults are the fields of its dataclass below
 `config_schema`); the checks here are only those that span keys. Relative paths resolve
 against the config file's folder; `AXIOMD_DATABASE_URL` and `AXIOMD_BROKER_URL` override
 the URLs.
+
+Slightly long on purpose: besides the settings dataclasses it holds the checks that span
+keys (roots against naming rules, URLs, OCIO names), which need the whole file at once.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ Ordering, and why nothing is lost on a crash at any point:
 A crash before 2 leaves the source in place and garbage under `.staging/<token>`; a crash
 between 2 and 3 leaves a committed version whose token still names a staged file, which
 `recover_staged` publishes. Either way re-running never makes a second version.
+
+Longer than most modules on purpose: every way a file becomes a version (a drop, `axiomd
+ingest`, an upload, a sequence, a derive) goes through the one commit-and-publish order
+below, and keeping them in one class keeps that order in one place.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ it; only after that is the claimed file removed, or moved to `_rejected/` or
 `_duplicates/` for the artist. If the store refuses the publish after the commit, the
 claim is *held* and publishing is retried before anything new is taken (the version's
 jobs wait for it).
+
+Slightly long on purpose: single files and sequences share the claim, hold, put-back
+and set-aside steps, which read best side by side.
 """
 
 from __future__ import annotations
