@@ -76,7 +76,7 @@ def _log_stream(command: str) -> Any:
     return sys.stdout if command in DAEMONS else sys.stderr
 
 
-DAEMONS = {"run", "watch", "worker", "relay"}
+DAEMONS = {"run", "watch", "worker", "relay", "serve"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("run", cmd_run, "everything on one machine: watcher, relay (with a broker) "
             "and [worker] concurrency workers")
 
+    from axiomd.web.commands import register as web_commands
+
+    web_commands(command, sub)
     p = command("install-units", cmd_install_units,
                 "write the systemd units for this config (then: systemctl daemon-reload)")
     p.add_argument("--dest", type=Path, default=Path("/etc/systemd/system"))
