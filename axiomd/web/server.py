@@ -8,6 +8,7 @@ axiomd's JSON lines (uvicorn's own access log is replaced by `api.request`).
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import uvicorn
@@ -54,6 +55,10 @@ def serve(app: App) -> None:
             log.info("api.listening", host=host, port=port)
 
     threading.Thread(target=announce, name="api-ready", daemon=True).start()
+    # uvicorn takes SIGTERM/SIGINT while it runs and hands them on to the handlers found
+    # when it started: these, so the process gets to tidy up below instead of dying.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     try:
         server.run()
     finally:
