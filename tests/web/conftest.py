@@ -56,7 +56,7 @@ class Served:
 
     def client(self, role: str | None = "viewer", **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+        return httpx.Client(base_url=self.url, headers=headers, **{"timeout": 30, **kwargs})
 
     def get(self, path: str, role: str | None = "viewer", **kwargs: Any) -> httpx.Response:
         with self.client(role) as c:
