@@ -16,7 +16,7 @@ from axiomd.api import Catalog
 from axiomd.catalog import browse, jobs, reviews
 from axiomd.catalog.events import events_after
 from axiomd.catalog.versions import LineageNode, VersionInfo, get_version, list_assets
-from axiomd.errors import AxiomdError, NotFound
+from axiomd.errors import AxiomdError, NotFound, ReviewRefused
 from axiomd.review import review_target
 from axiomd.versioning import parse_label
 from axiomd.web.auth import Reader
@@ -72,8 +72,12 @@ def versions(request: Request, caller: Reader, asset: str | None = None,
         after = int(cursor) if cursor else None
     except ValueError:
         raise AxiomdError(f"cursor {cursor!r} is not one this server gave out") from None
+    try:
+        state = str(review_target(review)) if review else None
+    except ReviewRefused as exc:  # a wrong filter is a bad request, not a refused review
+        raise AxiomdError(str(exc)) from None
     where = browse.VersionFilter(
-        asset=asset, status=status, review=str(review_target(review)) if review else None,
+        asset=asset, status=status, review=state,
         identity={k: v for k, v in zip(IDENTITY_FIELDS, (show, seq, shot, task), strict=True)
                   if v})
     page, next_id = browse.versions_page(request.app.state.axiomd.engine, where, limit, after)
