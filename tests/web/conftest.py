@@ -85,6 +85,14 @@ class Served:
         return state
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so a fixture can see a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 @pytest.fixture
 def serve(pg_url: str, write_config: Callable[..., Path], daemons: Callable[..., Daemon],
           tmp_path: Path) -> Iterator[Callable[..., Served]]:
