@@ -7,10 +7,12 @@ client's `X-Request-Id` if it sent a sane one), bound to every log line it cause
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,10 +62,25 @@ _STATUS: list[tuple[type[AxiomdError], int, str]] = [
 ]
 
 
-def create_app(axiomd: App) -> FastAPI:
+def create_app(axiomd: App, tick: Callable[[], None] | None = None) -> FastAPI:
+    """The app; `tick` is called every second from the event loop while it runs (the
+    heartbeat's proof that the loop turns)."""
     from axiomd.web import auth, media, metrics, pages, read, uploads, write
 
-    api = FastAPI(title="axiomd", version="1", openapi_url="/api/v1/openapi.json",
+    @contextlib.asynccontextmanager
+    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
+        async def ticking() -> None:
+            while tick is not None:
+                tick()
+                await asyncio.sleep(1.0)
+
+        ticker = asyncio.create_task(ticking())
+        try:
+            yield
+        finally:
+            ticker.cancel()
+
+    api = FastAPI(title="axiomd", version="1", openapi_url="/api/v1/openapi.json", lifespan=lifespan,
                   docs_url="/api/v1/docs", redoc_url=None,
                   description="Versions, reviews, uploads and media of an axiomd catalog. "
                   "Authenticate with `Authorization: Bearer <token>` "

@@ -39,12 +39,13 @@ def serve(app: App) -> None:
     if settled:
         log.info("api.uploads_settled", uploads=settled)
     app.ingestor.recover_staged()
-    asgi = create_app(app)
+    pulse = Pulse(app.engine, "api")
+    asgi = create_app(app, tick=pulse.turned)
     server = uvicorn.Server(uvicorn.Config(
-        asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+        asgi, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         timeout_graceful_shutdown=int(app.config.worker.shutdown_grace_seconds),
         server_header=False))
-    pulse = Pulse(app.engine, "api").start()
+    pulse.start()
     done = threading.Event()
 
     def announce() -> None:

@@ -99,7 +99,7 @@ def serve(pg_url: str, write_config: Callable[..., Path], daemons: Callable[...,
     """Start `axiomd serve` (optionally with extra config); tokens for every role."""
     engines: list[Engine] = []
 
-    def start(extra: str = "", **overrides: object) -> Served:
+    def start(extra: str = "", env: dict[str, str] | None = None, **overrides: object) -> Served:
         port = free_port()
         config = write_config(pg_url, extra=f'\n[api]\nlisten = "127.0.0.1:{port}"\n' + extra,
                               **{"jobs": JOBS, **overrides})
@@ -107,7 +107,7 @@ def serve(pg_url: str, write_config: Callable[..., Path], daemons: Callable[...,
         engines.append(engine)
         schema.upgrade(engine)
         made = {role: tokens.create(engine, f"{role}-tok", role) for role in ROLES}
-        daemon = daemons(config, "serve")
+        daemon = daemons(config, "serve", env=env)
         served = Served(f"http://127.0.0.1:{port}", config, tmp_path, engine, daemon, made)
 
         def up() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -182,6 +183,18 @@ def test_serve_stops_cleanly_on_sigterm(served: Served) -> None:
     assert any(e.get("event") == "api.stopped" for e in served.daemon.events())
     with served.engine.connect() as conn:
         assert not conn.exec_driver_sql("SELECT count(*) FROM heartbeat WHERE role = 'api'").scalar()
+
+
+def test_the_heartbeat_stays_fresh_while_the_event_loop_turns(serve) -> None:
+    """With a 2 s watchdog the API's heartbeat keeps being written: its event loop
+    proves it turns, so the stall guard never withholds it."""
+    served = serve(env={"WATCHDOG_USEC": "2000000"})
+    time.sleep(5)
+    with served.engine.connect() as conn:
+        age = conn.exec_driver_sql("SELECT extract(epoch FROM now() - seen_at) FROM heartbeat "
+                                   "WHERE role = 'api'").scalar_one()
+    assert age < 2.5
+    assert not any(e.get("event") == "daemon.loop_stalled" for e in served.daemon.events())
 
 
 def test_axiomd_run_serves_the_api_when_api_is_set(write_config, daemons, tmp_path: Path) -> None:
