@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from axiomd import health
 from axiomd.api import Catalog
@@ -66,7 +67,7 @@ def versions(request: Request, caller: Reader, asset: str | None = None,
              show: str | None = None, seq: str | None = None, shot: str | None = None,
              task: str | None = None, status: str | None = None, review: str | None = None,
              limit: Annotated[int, Query(ge=1, le=browse.MAX_PAGE)] = 100,
-             cursor: str | None = None) -> dict[str, Any]:
+             cursor: str | None = None) -> JSONResponse:
     """Versions newest first, one page at a time: pass `next_cursor` back as `cursor`."""
     try:
         after = int(cursor) if cursor else None
@@ -81,8 +82,9 @@ def versions(request: Request, caller: Reader, asset: str | None = None,
         identity={k: v for k, v in zip(IDENTITY_FIELDS, (show, seq, shot, task), strict=True)
                   if v})
     page, next_id = browse.versions_page(request.app.state.axiomd.engine, where, limit, after)
-    return {"versions": versions_json(request, page),
-            "next_cursor": str(next_id) if next_id is not None else None}
+    # Built JSON goes out as it is: FastAPI's encoder would walk every value again.
+    return JSONResponse({"versions": versions_json(request, page),
+                         "next_cursor": str(next_id) if next_id is not None else None})
 
 
 @router.get("/assets/{asset}/versions")
