@@ -20,7 +20,8 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -35,6 +36,7 @@ from axiomd.errors import (
     StoreError,
 )
 from axiomd.log import get_logger
+from axiomd.web.auth import Reader, page_caller
 
 log = get_logger("api")
 HERE = Path(__file__).parent
@@ -80,8 +82,8 @@ def create_app(axiomd: App, tick: Callable[[], None] | None = None) -> FastAPI:
         finally:
             ticker.cancel()
 
-    api = FastAPI(title="axiomd", version="1", openapi_url="/api/v1/openapi.json", lifespan=lifespan,
-                  docs_url="/api/v1/docs", redoc_url=None,
+    api = FastAPI(title="axiomd", version="1", lifespan=lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None,
                   description="Versions, reviews, uploads and media of an axiomd catalog. "
                   "Authenticate with `Authorization: Bearer <token>` "
                   "(`axiomd token create`).")
@@ -112,6 +114,17 @@ def create_app(axiomd: App, tick: Callable[[], None] | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         """Liveness for load balancers: the process answers. No token needed."""
         return {"status": "ok"}
+
+    @api.get("/api/v1/openapi.json", include_in_schema=False)
+    def openapi(caller: Reader) -> JSONResponse:
+        """The schema, for a token holder like everything else but /healthz."""
+        return JSONResponse(api.openapi())
+
+    @api.get("/api/v1/docs", include_in_schema=False)
+    def docs(request: Request) -> Response:
+        if page_caller(request) is None:
+            return RedirectResponse("/login?next=/api/v1/docs", status_code=303)
+        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="axiomd API")
 
     for router in (auth.router, read.router, write.router, uploads.router, media.router,
                    metrics.router, pages.router):

@@ -34,7 +34,7 @@ def test_healthz_needs_no_token(served: Served) -> None:
 def test_everything_else_is_401_without_a_token(served: Served) -> None:
     """No token: 401 as JSON with a reason that says how to get one."""
     for path in ("/api/v1/versions", "/api/v1/assets", "/api/v1/jobs", "/api/v1/status",
-                 "/metrics", "/media/x.mov", "/api/v1/uploads/abc", V1):
+                 "/metrics", "/media/x.mov", "/api/v1/uploads/abc", V1, "/api/v1/openapi.json"):
         response = served.get(path, role=None)
         assert response.status_code == 401, path
         assert response.json()["error"] == "unauthorized"
