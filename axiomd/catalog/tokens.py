@@ -14,44 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from axiomd.access import Role, role_named
 from axiomd.catalog.db import transaction
-from axiomd.catalog.models import UTCDateTime, utcnow
+from axiomd.catalog.models import session_t, token_t, utcnow
 from axiomd.errors import AxiomdError, NotFound
 
 TOKEN_PREFIX = "axd_"
 SESSION_HOURS = 12
-
-metadata = MetaData()
-token_t = Table(
-    "api_token", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(255)),
-    Column("role", String(16)),
-    Column("hash", String(64)),
-    Column("created_at", UTCDateTime),
-    Column("revoked_at", UTCDateTime),
-)
-session_t = Table(
-    "api_session", metadata,
-    Column("hash", String(64), primary_key=True),
-    Column("token_id", Integer),
-    Column("csrf", String(64)),
-    Column("created_at", UTCDateTime),
-    Column("expires_at", UTCDateTime),
-)
 
 
 

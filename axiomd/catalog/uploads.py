@@ -12,22 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from axiomd.catalog.models import UTCDateTime, utcnow
+from axiomd.catalog.models import upload_t, utcnow
 from axiomd.catalog.versions import VersionInfo, find_by_token
 from axiomd.identity import left_by_dead_process, token_owner
 
@@ -35,22 +23,6 @@ PENDING = "pending"
 LOST = ("the API server stopped before this upload was versioned; nothing was kept, "
         "upload the file again")
 
-upload_t = Table(
-    "upload", MetaData(),
-    Column("id", String(32), primary_key=True),
-    Column("name", Text),
-    Column("status", String(16)),
-    Column("by", String(255)),
-    Column("size", BigInteger),
-    Column("checksum", String(64)),
-    Column("ingest_token", String(128)),
-    Column("version_id", Integer),
-    Column("reason", Text),
-    Column("message", Text),
-    Column("duplicate_of", String(16)),
-    Column("created_at", UTCDateTime),
-    Column("finished_at", UTCDateTime),
-)
 
 
 @dataclass(frozen=True)

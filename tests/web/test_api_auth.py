@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from axiomd.catalog.tokens import token_t
+from axiomd.catalog.models import token_t
 from tests.helpers import run_cli
 from tests.web.conftest import Served, make_clip
 
