@@ -53,16 +53,15 @@ def until(driver: object, check: Callable[[], object], what: str, timeout: float
 
 def test_a_supervisor_reviews_a_shot_in_the_browser(served: Served, daemons, browser,
                                                     tmp_path: Path) -> None:
-    """Log in, open the shot, play the proxy and step a frame, approve with a note, see
-    the state change; a review made elsewhere shows up on the grid without a reload."""
+    """Log in, open the shot, watch the version complete without a reload, play the proxy
+    and step a frame, approve with a note, see the state change; a review made elsewhere
+    shows up on the grid without a reload."""
     from selenium.webdriver.common.by import By
 
     clip = make_clip(tmp_path / "clip.mov", seconds=2)
     served.settled_upload(served.upload(clip, f"{ASSET}_v001.mov", note="first pass")
                           .headers["location"])
-    daemons(served.config, "worker")
     version_url = f"/api/v1/assets/{ASSET}/versions/v001"
-    wait_for(lambda: served.get(version_url).json()["status"] == "complete", 60, "v001 complete")
     driver = browser
     find = driver.find_element
 
@@ -74,12 +73,15 @@ def test_a_supervisor_reviews_a_shot_in_the_browser(served: Served, daemons, bro
     for level in ("TST", "SQ010", "SH0010"):
         find(By.LINK_TEXT, level).click()
     until(driver, lambda: driver.find_elements(By.ID, f"card-{ASSET}-v001"), "the version card")
-    card = find(By.ID, f"card-{ASSET}-v001")
-    assert "complete" in card.text and "pending_review" in card.text
-    until(driver, lambda: driver.execute_script(
-        "const i = document.querySelector('.card img'); return i && i.naturalWidth > 0"),
-        "the thumbnail to load")
-    card.click()
+    assert "pending" in find(By.ID, f"card-{ASSET}-v001").text
+    find(By.ID, f"card-{ASSET}-v001").click()
+    until(driver, lambda: driver.find_elements(By.ID, "noproxy"), "the page without a proxy yet")
+    driver.execute_script("window.stillThisPage = true")
+    daemons(served.config, "worker")
+    until(driver, lambda: find(By.ID, "status").text == "complete", "the version to complete",
+          timeout=60)
+    until(driver, lambda: driver.find_elements(By.ID, "proxy"), "the player to appear")
+    assert driver.execute_script("return window.stillThisPage === true"), "the page reloaded"
 
     until(driver, lambda: driver.execute_script(
         "return document.getElementById('proxy').readyState >= 2"), "the proxy to load")
@@ -111,6 +113,9 @@ def test_a_supervisor_reviews_a_shot_in_the_browser(served: Served, daemons, bro
 
     driver.back()
     until(driver, lambda: "approved" in find(By.ID, f"card-{ASSET}-v001").text, "the grid")
+    until(driver, lambda: driver.execute_script(
+        "const i = document.querySelector('.card img'); return i && i.naturalWidth > 0"),
+        "the thumbnail to load")
     assert served.post(f"{version_url}/review", "admin",
                        json={"action": "cbb", "note": "grain"}).status_code == 200
     until(driver, lambda: "cbb" in find(By.ID, f"card-{ASSET}-v001").text,

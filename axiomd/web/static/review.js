@@ -63,32 +63,45 @@ function grid(container) {
 // ---- one version -------------------------------------------------------------------
 
 function player(root) {
-  const video = document.getElementById("proxy");
   const fps = Number(root.dataset.fps) || 24;
   const frame = document.getElementById("frame");
   const play = document.getElementById("play");
-  if (!video) return;
-  const current = () => Math.floor(video.currentTime * fps + 1e-3);
-  const show = () => { frame.value = String(current()); frame.textContent = String(current()); };
+  const video = () => document.getElementById("proxy");
+  const current = () => Math.floor(video().currentTime * fps + 1e-3);
+  const show = () => { frame.textContent = String(current()); };
   const step = (n) => {
-    video.pause();
+    if (!video()) return;
+    video().pause();
     const target = Math.max(0, current() + n);
-    video.currentTime = Math.min((target + 0.5) / fps, video.duration || Infinity);
+    video().currentTime = Math.min((target + 0.5) / fps, video().duration || Infinity);
   };
-  ["timeupdate", "seeked", "loadeddata"].forEach(e => video.addEventListener(e, show));
-  video.addEventListener("play", () => { play.textContent = "pause"; });
-  video.addEventListener("pause", () => { play.textContent = "play"; show(); });
-  const tick = () => { show(); if (!video.paused) requestAnimationFrame(tick); };
-  video.addEventListener("play", () => requestAnimationFrame(tick));
-  play.addEventListener("click", () => (video.paused ? video.play() : video.pause()));
+  const wire = (v) => {
+    ["timeupdate", "seeked", "loadeddata"].forEach(e => v.addEventListener(e, show));
+    const tick = () => { show(); if (!v.paused) requestAnimationFrame(tick); };
+    v.addEventListener("play", () => { play.textContent = "pause"; requestAnimationFrame(tick); });
+    v.addEventListener("pause", () => { play.textContent = "play"; show(); });
+  };
+  if (video()) wire(video());
+  play.addEventListener("click", () => {
+    if (video()) video().paused ? video().play() : video().pause();
+  });
   document.getElementById("prev-frame").addEventListener("click", () => step(-1));
   document.getElementById("next-frame").addEventListener("click", () => step(1));
   document.addEventListener("keydown", (e) => {
-    if (e.target.tagName === "TEXTAREA") return;
+    if (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT") return;
     if (e.key === "ArrowLeft") step(-1);
     else if (e.key === "ArrowRight") step(1);
     else if (e.key === " ") { e.preventDefault(); play.click(); }
   });
+  // The proxy finished while the page was open: put the player in, no reload.
+  return (outputs) => {
+    const waiting = document.getElementById("noproxy");
+    if (!outputs.proxy || !waiting) return;
+    const v = el("video", { id: "proxy", src: outputs.proxy, preload: "auto", playsinline: "",
+                            poster: outputs.thumbnail });
+    waiting.replaceWith(v);
+    wire(v);
+  };
 }
 
 function remark(r) {
@@ -100,12 +113,11 @@ function remark(r) {
 }
 
 function version(root) {
-  player(root);
+  const showProxy = player(root);
   const status = document.getElementById("status");
   const review = document.getElementById("review");
   const remarks = document.getElementById("remarks");
   const failure = document.getElementById("review-error");
-  let proxy = document.getElementById("proxy")?.getAttribute("src") || null;
   const refresh = async () => {
     const v = await api(root.dataset.url);
     status.textContent = v.status;
@@ -114,8 +126,7 @@ function version(root) {
     review.className = `badge review-${v.review || "none"}`;
     const all = [...v.history, ...v.notes].sort((a, b) => (a.at < b.at ? 1 : -1));
     remarks.replaceChildren(...all.map(remark));
-    if (v.outputs.proxy && !proxy) location.reload();  // the player appears once
-    proxy = v.outputs.proxy;
+    showProxy(v.outputs);
   };
   const send = async (url, body) => {
     failure.hidden = true;
