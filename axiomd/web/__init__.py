@@ -5,6 +5,7 @@
     read.py      assets, versions, one version, lineage, jobs, status, events
     write.py     review, note, derive, retry, tokens
     uploads.py   POST /api/v1/uploads: multipart streamed into the store's staging
+    sink.py      an upload's bytes hashed and written on two threads, memory bounded
     media.py     outputs and store files with HTTP Range, never outside the store
     metrics.py   /metrics from the catalog, in Prometheus text
     pages.py     the review page (Jinja2 templates + static/review.js, no build step)

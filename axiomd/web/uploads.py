@@ -10,8 +10,6 @@ a worker thread while the client already has its `202 Accepted` and a URL to pol
 
 from __future__ import annotations
 
-import hashlib
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,16 +32,17 @@ from axiomd.identity import new_token
 from axiomd.ingest import UnpublishedVersion
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule
-from axiomd.store import StagedFile, Store
+from axiomd.store import StagedFile
 from axiomd.watcher.drop import duplicate_note, rejection_note
 from axiomd.web.app import error
 from axiomd.web.auth import Reader, require
 from axiomd.web.read import versions_json
+from axiomd.web.sink import Sink
 
 log = get_logger("api")
 router = APIRouter(prefix="/api/v1", tags=["uploads"])
 Uploader = Annotated[Caller, Depends(require(Action.UPLOAD))]
-FLUSH_BYTES = 4 * 1024 * 1024
+FLUSH_BYTES = 2 * 1024 * 1024
 MAX_FIELD = 64 * 1024
 EMPTY = ("is empty (0 bytes), and stayed empty: a copy that never finished? "
          "Drop the complete file again")
@@ -61,34 +60,6 @@ def rule_for(config: Config, root: str | None) -> NamingRule:
     if config.watch.roots:
         return config.rule_for(config.watch.roots[0])
     return next(iter(config.naming.values()))
-
-
-class Sink:
-    """The staged file, written and hashed on a worker thread."""
-
-    def __init__(self, store: Store, token: str) -> None:
-        self.store, self.token = store, token
-        self.path = store.staged_path(token)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "xb")  # noqa: SIM115 - closed in close()/discard()
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.digest.update(chunk)
-            self.file.write(chunk)
-            self.size += len(chunk)
-
-    def close(self) -> StagedFile:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        return StagedFile(self.token, self.path, self.digest.hexdigest(), self.size)
-
-    def discard(self) -> None:
-        self.file.close()
-        self.store.discard_staged(self.token)
 
 
 class Parts:
@@ -193,7 +164,9 @@ async def upload(request: Request, caller: Uploader, root: str | None = None) ->
                 raise MultipartParseError(parts.problem)
             if parts.pending_size >= FLUSH_BYTES:
                 sink = sink or await anyio.to_thread.run_sync(Sink, axiomd.store, new_token())
-                await anyio.to_thread.run_sync(sink.write, parts.take())
+                batch = parts.take()
+                if not sink.offer(batch):
+                    await anyio.to_thread.run_sync(sink.put, batch)
         parser.finalize()
         if parts.problem:
             raise MultipartParseError(parts.problem)
@@ -201,7 +174,7 @@ async def upload(request: Request, caller: Uploader, root: str | None = None) ->
             raise MultipartParseError("the form has no `file` part")
         if parts.refusal is None:
             sink = sink or await anyio.to_thread.run_sync(Sink, axiomd.store, new_token())
-            await anyio.to_thread.run_sync(sink.write, parts.take())
+            await anyio.to_thread.run_sync(sink.put, parts.take())
             staged = await anyio.to_thread.run_sync(sink.close)
     except (MultipartParseError, ClientDisconnect) as exc:
         if sink is not None:

@@ -43,3 +43,22 @@ def test_a_wrong_name_discards_the_staged_bytes(write_config, sqlite_url: str) -
     assert outcome.status == "rejected" and "field 'show'" in outcome.reason
     assert not staged.path.exists()
     app.close()
+
+
+def test_an_uploads_sink_writes_and_hashes_every_batch_in_order(tmp_path: Path) -> None:
+    """Batches offered (or put, when the queues are full) arrive whole and in order."""
+    import hashlib
+
+    from axiomd.store import Store
+    from axiomd.web.sink import Sink
+
+    sink = Sink(Store(tmp_path / "store"), "host.1.i0000000.abe")
+    batches = [[bytes([i]) * 1000, bytes([i + 1]) * 7] for i in range(0, 200, 2)]
+    for batch in batches:
+        if not sink.offer(batch):
+            sink.put(batch)
+    staged = sink.close()
+    everything = b"".join(b"".join(batch) for batch in batches)
+    assert staged.path.read_bytes() == everything
+    assert (staged.checksum, staged.size) == (hashlib.sha256(everything).hexdigest(),
+                                               len(everything))
