@@ -98,6 +98,7 @@ def serve(pg_url: str, write_config: Callable[..., Path], daemons: Callable[...,
           tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start `axiomd serve` (optionally with extra config); tokens for every role."""
     engines: list[Engine] = []
+    made: dict[str, str] = {}  # a second start in one test keeps the first one's tokens
 
     def start(extra: str = "", env: dict[str, str] | None = None, **overrides: object) -> Served:
         port = free_port()
@@ -106,9 +107,9 @@ def serve(pg_url: str, write_config: Callable[..., Path], daemons: Callable[...,
         engine = make_engine(pg_url)
         engines.append(engine)
         schema.upgrade(engine)
-        made = {role: tokens.create(engine, f"{role}-tok", role) for role in ROLES}
+        made.update(made or {role: tokens.create(engine, f"{role}-tok", role) for role in ROLES})
         daemon = daemons(config, "serve", env=env)
-        served = Served(f"http://127.0.0.1:{port}", config, tmp_path, engine, daemon, made)
+        served = Served(f"http://127.0.0.1:{port}", config, tmp_path, engine, daemon, dict(made))
 
         def up() -> bool:
             assert daemon.proc.poll() is None, daemon.log_path.read_text()

@@ -146,3 +146,30 @@ def test_an_upload_id_that_does_not_exist_is_404(served: Served) -> None:
     """Polling a made-up id: 404 as JSON."""
     response = served.get("/api/v1/uploads/nope")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_an_upload_left_pending_by_a_dead_server_is_failed_at_the_next_start(serve) -> None:
+    """The server died after staging, before versioning: the next start on this host
+    says so on the upload (and its staged bytes are cleared), rather than pending forever."""
+    import subprocess
+    import sys
+
+    from axiomd.catalog.uploads import LOST
+    from axiomd.identity import host
+    from axiomd.store import STAGING
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    token = f"{host()}.{dead.pid}.i1234567.abcdef"
+    served = serve()
+    served.daemon.stop()
+    (served.store / STAGING).mkdir(parents=True, exist_ok=True)
+    (served.store / STAGING / token).write_bytes(b"half")
+    with served.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO upload (id, name, status, by, ingest_token, created_at) VALUES "
+            "('u1', 'x.mov', 'pending', 'artist-tok', %(t)s, now())", {"t": token})
+    again = serve()
+    upload = again.get("/api/v1/uploads/u1").json()
+    assert (upload["status"], upload["reason"]) == ("failed", LOST)
+    assert staged(again) == []
