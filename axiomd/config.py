@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from axiomd.catalog.db import scrub
 from axiomd.config_presets import DEFAULT_PRESETS, Preset, read_preset
 from axiomd.config_schema import Checker, close_match, setting
 from axiomd.config_sections import (
@@ -253,6 +257,9 @@ class _Reader:
         db_url = env.get("AXIOMD_DATABASE_URL") or file.database.url or DatabaseSettings.url
         if not db_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:")):
             check.add("database.url", "must start with sqlite:/// or postgresql://")
+        elif (problem := _url_problem(db_url)) is not None:
+            check.add("database.url", f"cannot be read as a database URL ({problem}); "
+                      "e.g. postgresql://axiom@dbhost/axiom (percent-encode @ : / in passwords)")
         broker_url = env.get("AXIOMD_BROKER_URL") or file.broker.url
         if broker_url and not broker_url.startswith(("amqp://", "amqps://")):
             check.add("broker.url", "must be empty (embedded) or start with amqp://")
@@ -343,3 +350,11 @@ class _Reader:
                 check.add("transcode.jobs", f"{job!r} has no [transcode.presets.{job}] table "
                                             f"({close_match(job, known)})")
         return dataclasses.replace(spec, presets=presets)
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        return scrub(str(exc), url)
+    return None

@@ -15,6 +15,10 @@ class ConfigError(AxiomdError):
     """The configuration file or environment is unusable."""
 
 
+class UsageError(AxiomdError):
+    """A command was given arguments that cannot work together."""
+
+
 class NameRejected(AxiomdError):
     """A file name does not follow the drop root's naming rule."""
 
@@ -47,6 +51,10 @@ class DuplicateContent(AxiomdError):
         super().__init__(message)
         self.asset = asset
         self.version_label = version_label
+
+
+class SidecarInvalid(AxiomdError):
+    """A dropped file's `NAME.axiomd.json` cannot be used; the file is refused with it."""
 
 
 class SourceUnreadable(AxiomdError):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from axiomd.timestamps import iso_z
 from axiomd.versioning import version_label
 
 SCHEMA = 1
@@ -58,7 +59,7 @@ def render(*, event_id: int, name: str, created_at: datetime, asset: str, number
         "schema": SCHEMA,
         "id": event_id,
         "event": name,
-        "at": created_at.isoformat(),
+        "at": iso_z(created_at),
         "asset": asset,
         "version": version_label(number),
         "number": number,

@@ -16,11 +16,12 @@ import pika.exceptions
 
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import health as catalog_health
-from axiomd.catalog import heartbeats
+from axiomd.catalog import heartbeats, schema
 from axiomd.catalog.db import ping, redact
 from axiomd.catalog.models import utcnow
 from axiomd.config import Config, StatusSettings
 from axiomd.errors import AxiomdError
+from axiomd.timestamps import iso_z
 from axiomd.watcher.claims import claimed_by_process
 
 NOT_FOUND = 404
@@ -63,7 +64,12 @@ def check(config: Config, engine: Any, now: datetime | None = None) -> Health:
     except AxiomdError as exc:
         health.database = {"url": url, "reachable": False, "error": str(exc)}
     if health.database["reachable"]:
-        _catalog_facts(config.status, engine, health, now)
+        current, newest = schema.current_revision(engine), schema.head_revision()
+        health.database["schema"] = current
+        if current == newest:
+            _catalog_facts(config.status, engine, health, now)
+        else:
+            health.database["schema_needed"] = newest
     health.broker = broker_facts(config)
     health.claimed = {root.name: held for root in config.watch.roots
                       if (held := claimed_by_process(root.path))}
@@ -81,7 +87,7 @@ def _catalog_facts(limits: StatusSettings, engine: Any, health: Health, now: dat
         seen = max(0.0, (now - beat.seen_at).total_seconds())
         health.processes.append({
             "process": beat.process, "role": beat.role, "host": beat.host,
-            "seen_at": beat.seen_at.isoformat(), "age_seconds": round(seen, 1),
+            "seen_at": iso_z(beat.seen_at), "age_seconds": round(seen, 1),
             "stale": seen > limits.stale_heartbeat_seconds, "detail": beat.detail,
         })
 
@@ -129,6 +135,10 @@ def judge(health: Health, limits: StatusSettings) -> list[str]:
     problems: list[str] = []
     if not health.database.get("reachable"):
         problems.append(f"catalog database unreachable: {health.database.get('error')}")
+    elif health.database.get("schema_needed"):
+        problems.append(f"catalog schema is {health.database.get('schema') or 'missing'}, "
+                        f"this axiomd needs {health.database['schema_needed']}: "
+                        "run `axiomd db upgrade`")
     if health.broker and health.broker.get("mode") != "embedded":
         if not health.broker.get("reachable"):
             problems.append(f"broker unreachable: {health.broker.get('error')}")

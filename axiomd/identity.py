@@ -2,7 +2,8 @@
 
     process    host.pid.instance              a running axiomd process (its claim folder)
     token      host.pid.instance.random12     one staged file or sequence (store, catalog)
-    worker     host.pid.instance.random6      the lease owner on the jobs a worker holds
+    worker     host.pid.instance              the lease owner on the jobs a worker holds
+                                              (one worker per process: its process name)
     heartbeat  role@host.pid.instance         one daemon's row in the heartbeat table
 
 The instance (`i` and 7 hex digits) is new at every start: a container's PID 1, or a pid
@@ -40,17 +41,9 @@ def new_token() -> str:
     return f"{process_name()}.{uuid.uuid4().hex[:12]}"
 
 
-def worker_name() -> str:
-    return f"{process_name()}.{uuid.uuid4().hex[:6]}"
-
-
 def heartbeat_name(role: str, process: str | None = None) -> str:
     return f"{role}@{process or process_name()}"
 
-
-def worker_process(worker: str) -> str:
-    """`host.pid.instance.random6` (a lease owner) → the process it runs in."""
-    return worker.rpartition(".")[0]
 
 
 def owner_of(process: str) -> Owner | None:

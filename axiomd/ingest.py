@@ -193,6 +193,7 @@ class Ingestor:
         allow_gap: bool = False,
         note: str | None = None,
         user: str | None = None,
+        task: str | None = None,
     ) -> Outcome:
         """Version `source`; the caller removes the source afterwards if it wants to.
 
@@ -230,7 +231,7 @@ class Ingestor:
             return _changed(origin, CHANGED, staged.size)
         return self._version(staged, parsed, rule, name, origin, user or file_owner(source),
                              started, lambda fields, n: rule.render(fields, n),
-                             allow_gap=allow_gap, note=note)
+                             allow_gap=allow_gap, note=note, task=task)
 
     def ingest_staged(self, staged: StagedFile, name: str, rule: NamingRule, *,
                       origin: Path, user: str, note: str | None = None) -> Outcome:
@@ -255,6 +256,9 @@ class Ingestor:
         token: str,
         origin: Path,
         allow_gap: bool = False,
+        note: str | None = None,
+        user: str | None = None,
+        task: str | None = None,
     ) -> Outcome:
         """Version an image sequence (`name.1001.exr` …) as one version.
 
@@ -294,14 +298,28 @@ class Ingestor:
             return store_pattern(rendered[: -len(first.ext) - 1], first.padding, first.ext)
 
         return self._version(staged, parsed, rule, str(origin.name), origin,
-                             file_owner(numbered[0][0]), started, pattern,
-                             media={"sequence": span.to_json()}, allow_gap=allow_gap)
+                             user or file_owner(numbered[0][0]), started, pattern,
+                             media={"sequence": span.to_json()}, allow_gap=allow_gap,
+                             note=note, task=task)
+
+    def ingest_frames(self, frames: Sequence[Path], rule: NamingRule, *,
+                      note: str | None = None, user: str | None = None,
+                      task: str | None = None) -> Outcome:
+        """`axiomd ingest name.####.exr`: copy an image sequence in by hand, as the watcher
+        would take it from a drop folder; the frames stay where they are."""
+        numbered = [(path, frame_of(path.name)) for path in sorted(frames)]
+        first = numbered[0]
+        assert first[1] is not None
+        origin = first[0].parent / store_pattern(first[1].stem, first[1].padding, first[1].ext)
+        return self.ingest_sequence(numbered, rule, link=False, token=new_token(),
+                                    origin=origin, allow_gap=True, note=note, user=user,
+                                    task=task)
 
     def _version(self, staged: StagedFile, parsed: ParsedName, rule: NamingRule, name: str,
                  origin: Path, owner: str, started: float,
                  file_name: Callable[[Mapping[str, str], int], str],
                  media: Mapping[str, Any] | None = None, allow_gap: bool = False,
-                 note: str | None = None) -> Outcome:
+                 note: str | None = None, task: str | None = None) -> Outcome:
         """Allocate the version for what is staged, publish it, and say what happened."""
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
@@ -321,6 +339,7 @@ class Ingestor:
             media=media,
             allow_gap=allow_gap,
             note=note or None,
+            task=task or None,
         )
         try:
             version = self._commit(staged, request)

@@ -11,18 +11,31 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _lock = threading.Lock()
 _busy = 0
 _progress = time.monotonic()
+_watchers: list[Callable[[int], None]] = []
 
 
-def progress() -> None:
-    """Long work has moved on (another chunk hashed or copied)."""
+def progress(done: int = 0) -> None:
+    """Long work has moved on (another `done` bytes hashed or copied)."""
     global _progress
     _progress = time.monotonic()
+    for watcher in _watchers:
+        watcher(done)
+
+
+@contextmanager
+def shown(on_progress: Callable[[int], None]) -> Iterator[None]:
+    """Also tell `on_progress` (a progress bar) how many bytes each step did."""
+    _watchers.append(on_progress)
+    try:
+        yield
+    finally:
+        _watchers.remove(on_progress)
 
 
 @contextmanager

@@ -151,7 +151,11 @@ class OutboxPublisher:
 
 def publish_outbox(engine: Engine, publisher: OutboxPublisher, batch: int = 200) -> int:
     """Publish one batch of unsent rows; returns how many were sent."""
-    return outbox.publish_batch(engine, publisher.publish, batch)
+    published = outbox.publish_batch(engine, publisher.publish, batch)
+    if published.messages:
+        log.debug("relay.published_rows", jobs=list(published.jobs),
+                  events=list(published.events))
+    return published.messages
 
 
 class Relay(Service):

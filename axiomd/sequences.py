@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import fileseq
 
@@ -76,3 +77,29 @@ def is_sequence(store_path: str) -> bool:
 def sequence_name(pattern: str) -> str:
     """`name_v003.####.exr` → `name_v003.exr`: the name the naming rule checks."""
     return re.sub(r"\.#+\.", ".", pattern, count=1)
+
+
+@dataclass(frozen=True)
+class FramesOnDisk:
+    folder: Path
+    frames: tuple[Path, ...]
+
+
+def frames_on_disk(argument: str) -> FramesOnDisk | None:
+    """The frame files an `axiomd ingest` argument names, in fileseq's syntax
+    (`name.####.exr`, `name.1001-1024#.exr`, `name.%04d.exr`); None for a plain file name.
+
+    SequenceNotFound (from fileseq) becomes an empty result the caller reports.
+    """
+    if not any(mark in argument for mark in ("#", "@", "%")):
+        return None
+    try:
+        found = fileseq.findSequenceOnDisk(argument)
+    except fileseq.FileSeqException:
+        return FramesOnDisk(Path(argument).parent, ())
+    frames = tuple(Path(path) for path in found)
+    pattern = fileseq.FileSequence(argument)
+    if pattern.frameSet():  # an explicit range: only the frames it names
+        wanted = set(pattern.frameSet())
+        frames = tuple(p for p in frames if (f := frame_of(p.name)) and f.number in wanted)
+    return FramesOnDisk(Path(argument).parent, frames)

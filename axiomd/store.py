@@ -52,7 +52,7 @@ def hash_file(path: Path) -> tuple[str, int]:
         while n := f.readinto(buf):
             digest.update(view[:n])
             size += n
-            liveness.progress()
+            liveness.progress(n)
     return digest.hexdigest(), size
 
 
@@ -148,7 +148,7 @@ class Store:
                     digest.update(view[:n])
                     dst.write(view[:n])
                     size += n
-                    liveness.progress()
+                    liveness.progress(n)
                 dst.flush()
                 os.fsync(dst.fileno())
         except OSError as exc:

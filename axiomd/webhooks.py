@@ -126,9 +126,11 @@ class WebhookService:
         while not self.stop.is_set():
             try:
                 batch = deliveries.claim_due(self.engine, hook.key, self.lease_seconds)
-                for due in batch:
+                for i, due in enumerate(batch):
                     if self.stop.is_set() or not self._attempt(hook, due):
-                        break  # down or refusing: the rest waits for its next turn
+                        # down or refusing: the rest waits behind this one, in order
+                        deliveries.hand_back(self.engine, [d.id for d in batch[i + 1:]])
+                        break
             except Exception as exc:
                 log.warning("webhooks.catalog_unavailable", url=hook.url, error=str(exc))
                 batch = []

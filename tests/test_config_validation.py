@@ -11,6 +11,8 @@ import pytest
 from axiomd.config import (
     NamingSpec,
     QcTable,
+    StatusSettings,
+    StoreSettings,
     TranscodeSettings,
     WatchSettings,
     WorkerSettings,
@@ -255,7 +257,7 @@ def test_documented_shape_loads_cleanly_and_keeps_new_sections(tmp_path: Path) -
 def test_readme_documented_keys_are_allowed() -> None:
     """Each key in README's configuration table is a field of the dataclass that checks it."""
     sections = {"watch": WatchSettings, "worker": WorkerSettings, "transcode": TranscodeSettings,
-                "naming.NAME": NamingSpec}
+                "naming.NAME": NamingSpec, "store": StoreSettings, "status": StatusSettings}
     table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `\[([a-z.A-Z]+)\] ?([a-z_]*)` \|[^|]*\|([^\n]*)\|$", table, re.M)
     assert len(rows) >= 10

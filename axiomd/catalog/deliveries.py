@@ -12,10 +12,11 @@ A delivery keeps its `delivery_id` on every attempt; each attempt is leased by m
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -66,18 +67,22 @@ def fan_out(engine: Engine, hooks: Sequence[tuple[str, Sequence[str]]],
 
 
 def claim_due(engine: Engine, webhook: str, lease_seconds: float, limit: int = 20) -> list[Due]:
-    """Take this webhook's due deliveries, oldest event first, for `lease_seconds`."""
+    """Take this webhook's due deliveries, oldest event first, for `lease_seconds`.
+
+    Events reach a receiver in order: a delivery waiting out its backoff holds back
+    every later one, which are not due before it is.
+    """
 
     def work(conn: Connection) -> list[Due]:
         now = utcnow()
-        rows = conn.execute(
+        pending = conn.execute(
             select(delivery_t.c.id, delivery_t.c.delivery_id, delivery_t.c.event_id,
-                   delivery_t.c.attempts, event_t.c.name)
+                   delivery_t.c.attempts, delivery_t.c.next_attempt_at, event_t.c.name)
             .join(event_t, event_t.c.id == delivery_t.c.event_id)
-            .where(delivery_t.c.webhook == webhook, delivery_t.c.status == PENDING,
-                   delivery_t.c.next_attempt_at <= now)
+            .where(delivery_t.c.webhook == webhook, delivery_t.c.status == PENDING)
             .order_by(delivery_t.c.event_id).limit(limit)
             .with_for_update(of=delivery_t, skip_locked=True)).all()
+        rows = list(itertools.takewhile(lambda r: _aware(r.next_attempt_at) <= now, pending))
         if not rows:
             return []
         conn.execute(update(delivery_t).where(delivery_t.c.id.in_([r.id for r in rows]))
@@ -91,6 +96,19 @@ def claim_due(engine: Engine, webhook: str, lease_seconds: float, limit: int = 2
 
 def delivered(engine: Engine, delivery: int) -> None:
     _finish(engine, delivery, status=DELIVERED, delivered_at=utcnow(), last_error=None)
+
+
+def hand_back(engine: Engine, deliveries: Sequence[int]) -> None:
+    """Claimed deliveries not attempted (an earlier one failed): due again at once, still
+    behind the failed one."""
+    if deliveries:
+        with engine.begin() as conn:
+            conn.execute(update(delivery_t).where(delivery_t.c.id.in_(list(deliveries)))
+                         .values(next_attempt_at=utcnow()))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def attempt_failed(engine: Engine, delivery: int, error: str, retry_in: float) -> None:

@@ -26,6 +26,7 @@ from axiomd.catalog.events import record_event
 from axiomd.catalog.models import asset_t, job_t, utcnow, version_t
 from axiomd.catalog.outbox import enqueue
 from axiomd.lifecycle import JobState, VersionState, after_failure, version_status
+from axiomd.timestamps import iso_z
 from axiomd.versioning import version_label
 
 
@@ -70,8 +71,8 @@ class JobInfo:
             "job": self.id, "asset": self.asset, "version": self.version, "preset": self.preset,
             "kind": self.kind, "status": self.status, "attempts": self.attempts,
             "error": self.last_error, "outputs": self.outputs,
-            "created_at": self.created_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "created_at": iso_z(self.created_at),
+            "finished_at": iso_z(self.finished_at),
         }
 
 
@@ -318,3 +319,12 @@ def job_counts(engine: Engine) -> dict[str, int]:
         counts = {str(state): 0 for state in JobState}
         counts.update({status: n for status, n in rows})
         return counts
+
+
+def outputs_of(engine: Engine, version_id: int) -> dict[str, Any]:
+    """What a version's finished jobs made (proxy, thumbnail…), by preset."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(job_t.c.preset, job_t.c.outputs).where(
+            job_t.c.version_id == version_id, job_t.c.status == JobState.DONE,
+            job_t.c.outputs.is_not(None)).order_by(job_t.c.id))
+        return {row.preset: row.outputs for row in rows if row.outputs}

@@ -44,8 +44,17 @@ def enqueue(conn: Connection, now: datetime, *, version_id: int | None = None,
         conn.execute(sql.ENQUEUE_JOBS, {**params, "ids": list(job_ids)})
 
 
+@dataclass(frozen=True)
+class Published:
+    """What one batch carried: outbox rows, and the jobs and events they named."""
+
+    messages: int
+    jobs: tuple[int, ...]
+    events: tuple[int, ...]
+
+
 def publish_batch(engine: Engine, publish: Callable[[Sequence[Any]], list[int]],
-                  batch: int = 200) -> int:
+                  batch: int = 200) -> Published:
     """Hand one batch of unsent rows to `publish`, and mark sent the ids it returns.
 
     The rows stay locked (`SKIP LOCKED` for other relays) until `publish` has the
@@ -53,7 +62,7 @@ def publish_batch(engine: Engine, publish: Callable[[Sequence[Any]], list[int]],
     publishes them again, which consumers are built to shrug off.
     """
 
-    def work(conn: Connection) -> int:
+    def work(conn: Connection) -> Published:
         rows: list[Any] = conn.execute(
             select(outbox_t, job_t.c.version_id, job_t.c.preset, job_t.c.kind,
                    version_t.c.store_path, version_t.c.checksum)
@@ -68,6 +77,8 @@ def publish_batch(engine: Engine, publish: Callable[[Sequence[Any]], list[int]],
         sent = publish(rows) if rows else []
         if sent:
             conn.execute(update(outbox_t).where(outbox_t.c.id.in_(sent)).values(sent_at=utcnow()))
-        return len(sent)
+        done = [r for r in rows if r.id in set(sent)]
+        return Published(len(sent), tuple(r.job_id for r in done if r.event_id is None),
+                         tuple(r.event_id for r in done if r.event_id is not None))
 
     return transaction(engine, work, attempts=3)

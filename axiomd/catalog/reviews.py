@@ -24,6 +24,7 @@ from axiomd.catalog.versions import VersionInfo, list_versions
 from axiomd.errors import NotFound, ReviewRefused
 from axiomd.lifecycle import VersionState
 from axiomd.review import ReviewState, check_reviewable, review_target
+from axiomd.timestamps import iso_z
 from axiomd.versioning import version_label
 
 
@@ -42,7 +43,7 @@ class Remark:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"asset": self.asset, "version": self.version, "kind": self.kind,
-                               "by": self.by, "at": self.at.isoformat(), "text": self.text}
+                               "by": self.by, "at": iso_z(self.at), "text": self.text}
         if self.kind == "review":
             out.update({"from": self.from_state, "to": self.to_state})
         return out

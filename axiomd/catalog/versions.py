@@ -25,6 +25,7 @@ from axiomd.catalog.events import record_event
 from axiomd.catalog.models import asset_t, utcnow, version_t
 from axiomd.errors import DuplicateContent, NotFound, VersionConflict
 from axiomd.lifecycle import VersionState
+from axiomd.timestamps import iso_z
 from axiomd.versioning import choose_number, version_label
 
 
@@ -101,8 +102,8 @@ class VersionInfo:
             "submitted_by": self.submitted_by,
             "origin_host": self.origin_host,
             "origin_path": self.origin_path,
-            "created_at": self.created_at.isoformat(),
-            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "created_at": iso_z(self.created_at),
+            "completed_at": iso_z(self.completed_at),
             "media": self.media,
             "error": self.error,
             "review": self.review,
@@ -268,7 +269,7 @@ class AssetInfo:
             "identity": dict(self.identity),
             "latest": version_label(self.latest_number) if self.latest_number else None,
             "versions": self.latest_number,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso_z(self.created_at),
         }
 
 

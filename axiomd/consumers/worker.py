@@ -38,8 +38,7 @@ from axiomd.identity import (
     host,
     left_by_dead_process,
     owner_of,
-    worker_name,
-    worker_process,
+    process_name,
 )
 from axiomd.lifecycle import JobState
 from axiomd.log import get_logger
@@ -59,7 +58,7 @@ class _Worker(Service):
 
     def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown) -> None:
         super().__init__(config, engine, shutdown)
-        self.owner = worker_name()
+        self.owner = process_name()  # as in its heartbeat, worker@<owner>
         self.runner = JobRunner(config, engine, store, self.owner, stop=shutdown.abort_work)
         self.next_config: Config | None = None
 
@@ -243,7 +242,7 @@ class RabbitWorker(_Worker):
             held = jobs.holder(self.engine, job_id)
             if held is None or held[0] != JobState.RUNNING or not held[1]:
                 return None
-            process = worker_process(held[1])
+            process = held[1]  # a lease owner is its worker's process name
             if self._is_gone(process):
                 job = jobs.take_over(self.engine, job_id, held[1], self.owner,
                                      self.config.worker.lease_seconds)

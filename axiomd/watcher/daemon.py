@@ -29,6 +29,7 @@ from axiomd.log import get_logger
 from axiomd.naming import ParsedName
 from axiomd.sequences import is_sequence, sequence_name
 from axiomd.watcher.batching import Batcher
+from axiomd.watcher.drop import prune_receipts
 from axiomd.watcher.intake import DEFERRING, Intake
 from axiomd.watcher.recovery import live_processes, recover
 from axiomd.watcher.settle import SettleTracker, Snapshot
@@ -37,6 +38,7 @@ from axiomd.watcher.sources import DropSources, walk, wanted
 log = get_logger("watcher")
 
 ROOT_CHECK_SECONDS = 2.0
+PRUNE_SECONDS = 3600.0
 
 
 class Watcher(Service):
@@ -52,11 +54,13 @@ class Watcher(Service):
         self.batcher = Batcher(config.watch.sequence_settle_seconds, self._asset_of)
         self.intake = Intake(ingestor, lambda root: self.config.rule_for(root),
                              config.watch.ingest_threads,
-                             gap_wait=lambda: self.config.watch.gap_wait_seconds, clock=clock)
+                             gap_wait=lambda: self.config.watch.gap_wait_seconds,
+                             receipt_days=lambda: self.config.watch.receipt_days, clock=clock)
         self.backoff = Backoff(first=0.5, cap=10.0)
         self.pause_until = 0.0
         self.processed = 0
         self.last_rescan = self.last_root_check = self.last_adoption = 0.0
+        self.last_pruning = float("-inf")
         self.reported_roots: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 
     # -- the loop --------------------------------------------------------------------------
@@ -85,9 +89,18 @@ class Watcher(Service):
                 self._adopt_orphans()
             except DEFERRING as exc:  # the catalog is away: ingest reports it; try later
                 log.warning("watch.adopt_failed", error=str(exc))
+        if now - self.last_pruning >= PRUNE_SECONDS:
+            self._prune_receipts()
         if now >= self.pause_until:
             self.ingest_due()
         self._wait()
+
+    def _prune_receipts(self) -> None:
+        self.last_pruning = self.clock()
+        days = self.config.watch.receipt_days
+        if days > 0:
+            for root in self.sources.present_roots():
+                prune_receipts(root.path, time.time() - days * 86400)
 
     def _adopt_orphans(self) -> None:
         """Finish the claims of watchers that died (here, or on a host gone silent)."""
@@ -169,7 +182,7 @@ class Watcher(Service):
             self._observe(path, st, by="scan")
 
     def _observe(self, path: Path, st: os.stat_result, by: str) -> None:
-        snapshot = Snapshot(st.st_size, st.st_mtime_ns)
+        snapshot = Snapshot.of(st)
         held = self.batcher.holds(path)
         if held == snapshot:
             return  # settled already and waiting for its sequence: not news

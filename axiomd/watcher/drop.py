@@ -15,19 +15,26 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
+import json
 import os
+import stat
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from axiomd.errors import SidecarInvalid
 from axiomd.log import get_logger
 
 log = get_logger("watcher")
 
 REJECTED = "_rejected"
 DUPLICATES = "_duplicates"
+ACCEPTED = "_accepted"
+SIDECAR = ".axiomd.json"  # `NAME.axiomd.json` beside a dropped file: its publish context
 WORKDIR = ".axiomd"
-RESERVED = (REJECTED, DUPLICATES, WORKDIR)
+RESERVED = (REJECTED, DUPLICATES, ACCEPTED, WORKDIR)
+_NOTE_SUFFIX = {REJECTED: ".rejected.txt", DUPLICATES: ".duplicate.txt", ACCEPTED: ".txt"}
 MAX_NAME = 255
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -153,7 +160,7 @@ def set_aside(root: Path, relpath: Path, current: Path, folder: str, note: str |
 
 def note_name(name: str, folder: str) -> str:
     """`<name>.rejected.txt`, the name shortened if that would not fit in 255 bytes."""
-    suffix = ".rejected.txt" if folder == REJECTED else ".duplicate.txt"
+    suffix = _NOTE_SUFFIX[folder]
     room = MAX_NAME - len(suffix)
     raw = os.fsencode(name)
     return (name if len(raw) <= room else raw[:room].decode("utf-8", "ignore")) + suffix
@@ -186,3 +193,83 @@ def duplicate_note(name: str, reason: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"axiomd did not make a new version from '{name}' ({stamp}).\n\n{reason}\n\n"
             "Nothing was deleted. If you meant to publish new work, check you saved it.\n")
+
+
+def receipt(name: str, asset: str, label: str, stored: Path, when: datetime) -> str:
+    """What an artist finds in `_accepted/` for a file that became a version."""
+    return (f"axiomd took '{name}' ({when.strftime('%Y-%m-%d %H:%M UTC')}).\n\n"
+            f"It is {asset} {label}, stored as:\n{stored}\n\n"
+            "The file left this folder because it is safe in the store; nothing else "
+            "needs doing.\n")
+
+
+def write_receipt(root: Path, relpath: Path, text: str) -> Path:
+    """`_accepted/<subfolders>/<name>.txt`, written without following links."""
+    with reserved_dir(root, [ACCEPTED, *relpath.parent.parts]) as fd:
+        name = note_name(relpath.name, ACCEPTED)
+        _write_at(fd, name, text)
+    return root / ACCEPTED / relpath.parent / name
+
+
+def prune_receipts(root: Path, older_than: float) -> int:
+    """Delete receipts last written before `older_than` (a POSIX time); how many went."""
+    folder = root / ACCEPTED
+    if folder.is_symlink() or not folder.is_dir():
+        return 0
+    pruned = 0
+    for path in folder.rglob("*.txt"):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mtime < older_than:
+            path.unlink(missing_ok=True)
+            pruned += 1
+    return pruned
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """`NAME.axiomd.json`: who published and why, from a render farm or a publish tool."""
+
+    note: str | None = None
+    user: str | None = None
+    task: str | None = None
+
+
+_SIDECAR_KEYS = {"note": 4000, "user": 255, "task": 255}
+
+
+def sidecar_of(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR)
+
+
+def read_sidecar(path: Path) -> Sidecar | None:
+    """The sidecar beside `path`, None if there is none; SidecarInvalid, saying what is
+    wrong, if it cannot be used (the file is then refused, not versioned without it)."""
+    sidecar = sidecar_of(path)
+    try:
+        raw = sidecar.read_bytes() if not sidecar.is_symlink() else None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SidecarInvalid(f"{sidecar.name} cannot be read: {exc.strerror}") from exc
+    if raw is None:
+        raise SidecarInvalid(f"{sidecar.name} is a symlink; drop the file itself")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise SidecarInvalid(f"{sidecar.name} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SidecarInvalid(f"{sidecar.name} must hold a JSON object like "
+                             '{"note": "…", "user": "…", "task": "…"}')
+    problems = []
+    for key, value in data.items():
+        limit = _SIDECAR_KEYS.get(key)
+        if limit is None:
+            problems.append(f"unknown key {key!r} (known: {', '.join(_SIDECAR_KEYS)})")
+        elif not isinstance(value, str) or not value.strip() or len(value) > limit:
+            problems.append(f"{key!r} must be text of 1 to {limit} characters")
+    if problems:
+        raise SidecarInvalid(f"{sidecar.name}: " + "; ".join(problems))
+    return Sidecar(**{k: v.strip() for k, v in data.items()})

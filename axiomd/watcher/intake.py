@@ -19,15 +19,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
 from axiomd.config import DropRoot
 from axiomd.daemon import Backoff
-from axiomd.errors import CatalogUnavailable, StoreError
+from axiomd.errors import CatalogUnavailable, SidecarInvalid, StoreError
 from axiomd.identity import process_name
-from axiomd.ingest import Ingestor, UnpublishedVersion
+from axiomd.ingest import Ingestor, Outcome, UnpublishedVersion
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule
 from axiomd.sequences import frame_of
@@ -38,11 +39,16 @@ from axiomd.watcher.drop import (
     DUPLICATES,
     REJECTED,
     RootUnwritable,
+    Sidecar,
     duplicate_note,
     free_name,
+    read_sidecar,
+    receipt,
     rejection_note,
     set_aside,
     set_aside_note,
+    sidecar_of,
+    write_receipt,
 )
 from axiomd.watcher.settle import Snapshot
 from axiomd.watcher.sources import snapshot_of
@@ -78,10 +84,11 @@ def put_back(staged: Path, original: Path) -> None:
 class Intake:
     def __init__(self, ingestor: Ingestor, rule_for: Callable[[DropRoot], NamingRule],
                  threads: int, gap_wait: Callable[[], float],
+                 receipt_days: Callable[[], float] = lambda: 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ingestor = ingestor
         self.rule_for = rule_for
-        self.gap_wait, self.clock = gap_wait, clock
+        self.gap_wait, self.receipt_days, self.clock = gap_wait, receipt_days, clock
         # Files (or sequences) whose number came early, and since when: a lower number may
         # still be on its way, through this watcher or another one.
         self._early_since: dict[Path, float] = {}
@@ -214,32 +221,41 @@ class Intake:
             st = os.lstat(path)
         except FileNotFoundError:
             return []
-        if Snapshot(st.st_size, st.st_mtime_ns) != snapshot:
-            return [(path, Snapshot(st.st_size, st.st_mtime_ns))]
+        if Snapshot.of(st) != snapshot:
+            return [(path, Snapshot.of(st))]
         log.info("ingest.settled", file=str(path), size=st.st_size)
         if stat.S_ISLNK(st.st_mode):
             log.warning("ingest.symlink_ignored", file=str(path), target=os.readlink(path),
                         reason="symlinks are never followed; drop the file itself")
             return []
         rule = self.rule_for(root)
-        refusal = None
+        refusal, context = None, None
         if not stat.S_ISREG(st.st_mode):
             refusal = "is not a regular file (a pipe, socket or device); only files are ingested"
         elif st.st_size == 0:
             refusal = ("is empty (0 bytes), and stayed empty: a copy that never finished? "
                        "Drop the complete file again")
+        else:
+            try:
+                context = read_sidecar(path)
+            except SidecarInvalid as exc:
+                refusal = f"its publish sidecar is unusable: {exc}"
         if refusal is not None:
             self._set_aside(root, rel, path, REJECTED,
                             rejection_note(path.name, refusal, rule.example, rule.template))
+            self._sidecar_along(root, rel, REJECTED)
             log.info("ingest.rejected", file=str(path), reason=refusal)
             return []
         claim = self._claim(root, path, rel)
         if claim is None:
             return []  # another watcher claimed it first
+        context = context or Sidecar()
         try:
             outcome = self.ingestor.ingest(claim.staged, rule, link=True, token=claim.token,
                                            origin=path, expected_size=snapshot.size,
-                                           name=path.name, allow_gap=self._waited(path))
+                                           name=path.name, allow_gap=self._waited(path),
+                                           note=context.note, user=context.user,
+                                           task=context.task)
         except UnpublishedVersion as exc:
             self._hold(exc, [claim], path)
             raise
@@ -253,14 +269,36 @@ class Intake:
             return [(path, now)] if now else []
         if outcome.status == "accepted":
             claim.staged.unlink()
+            sidecar_of(path).unlink(missing_ok=True)
+            self._receipt(root, rel, outcome)
         elif outcome.status == "duplicate":
             self._set_aside(root, rel, claim.staged, DUPLICATES,
                             duplicate_note(path.name, outcome.reason))
+            self._sidecar_along(root, rel, DUPLICATES)
         else:
             self._set_aside(root, rel, claim.staged, REJECTED,
                             rejection_note(path.name, outcome.reason,
                                            outcome.suggestion or rule.example, rule.template))
+            self._sidecar_along(root, rel, REJECTED)
         return []
+
+    def _sidecar_along(self, root: DropRoot, rel: Path, folder: str) -> None:
+        """A set-aside file's sidecar goes with it, so dropping both again just works."""
+        sidecar = sidecar_of(root.path / rel)
+        if sidecar.exists() and not sidecar.is_symlink():
+            set_aside(root.path, sidecar.relative_to(root.path), sidecar, folder, note=None)
+
+    def _receipt(self, root: DropRoot, rel: Path, outcome: Outcome) -> None:
+        """`_accepted/NAME.txt` for the artist; a receipt that cannot be written is no loss."""
+        version = outcome.version
+        if version is None or self.receipt_days() <= 0:
+            return
+        text = receipt(rel.name, version.asset, version.label,
+                       self.ingestor.store.path(version.store_path), datetime.now(UTC))
+        try:
+            write_receipt(root.path, rel, text)
+        except OSError as exc:
+            log.warning("ingest.receipt_failed", file=str(root.path / rel), error=str(exc))
 
     def _waited(self, path: Path) -> bool:
         """Has `path`, early before, waited long enough for the lower numbers to come?"""
@@ -309,6 +347,7 @@ class Intake:
         if outcome.status == "accepted":
             for claim in claims:
                 claim.staged.unlink()
+            self._receipt(root, pattern.relative_to(root.path), outcome)
             return []
         if outcome.status in ("early", "changed"):  # all frames settle again
             for claim in claims:

@@ -8,6 +8,8 @@ file is a copy that has not started writing yet, so it settles only after
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,15 @@ from pathlib import Path
 class Snapshot:
     size: int
     mtime_ns: int
+    regular: bool = True  # a pipe or a device is "empty" by nature, not a copy not yet begun
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Snapshot:
+        return cls(st.st_size, st.st_mtime_ns, stat.S_ISREG(st.st_mode))
+
+    @property
+    def empty(self) -> bool:
+        return self.regular and self.size == 0
 
 
 @dataclass
@@ -53,8 +64,8 @@ class SettleTracker:
         """
         ready = sorted(
             ((p, e) for p, e in self._entries.items()
-             if now - e.stable_since >= (self.settle_seconds if e.snapshot.size
-                                         else self.empty_seconds)),
+             if now - e.stable_since >= (self.empty_seconds if e.snapshot.empty
+                                         else self.settle_seconds)),
             key=lambda item: item[0],
         )
         for path, _ in ready:

@@ -25,7 +25,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from axiomd.config import DropRoot, WatchSettings
 from axiomd.log import get_logger
-from axiomd.watcher.drop import RESERVED, is_ignored
+from axiomd.watcher.drop import RESERVED, SIDECAR, is_ignored
 from axiomd.watcher.settle import Snapshot
 
 log = get_logger("watcher")
@@ -38,7 +38,7 @@ def snapshot_of(path: Path, lstat: Callable[[Path], os.stat_result] = os.lstat) 
         st = lstat(path)
     except OSError:
         return None
-    return Snapshot(st.st_size, st.st_mtime_ns)
+    return Snapshot.of(st)
 
 
 def wanted(root: DropRoot, path: Path, ignore: Iterable[str]) -> bool:
@@ -48,6 +48,8 @@ def wanted(root: DropRoot, path: Path, ignore: Iterable[str]) -> bool:
         return False
     if not root.recursive and len(rel.parts) > 1:
         return False
+    if rel.name.endswith(SIDECAR):
+        return False  # read with the file it describes
     return not any(is_ignored(part, ignore) for part in rel.parts)
 
 

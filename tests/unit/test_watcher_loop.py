@@ -183,3 +183,54 @@ def test_polling_posts_new_changed_and_vanished_files_but_never_enters_reserved_
     poller.poll(root)
     assert inbox.get_nowait() == tmp_path / "new.mov"
     assert poller.seen["share"].keys() == {str(tmp_path / "kept.mov")}
+
+
+def test_an_accepted_file_leaves_a_receipt_naming_its_version_and_where_it_is(
+        watcher: Watcher, clock: Clock) -> None:
+    (drop(watcher) / f"{ASSET}_v001.mov").write_bytes(b"frames")
+    turn(watcher, clock, 0.0)
+    turn(watcher, clock, 2.0)
+    text = (drop(watcher) / "_accepted" / f"{ASSET}_v001.mov.txt").read_text()
+    assert f"{ASSET} v001" in text and f"{ASSET}_v001.mov" in text
+
+
+def test_receipts_older_than_receipt_days_are_pruned(watcher: Watcher, clock: Clock) -> None:
+    import os
+    import time
+
+    (drop(watcher) / f"{ASSET}_v001.mov").write_bytes(b"frames")
+    turn(watcher, clock, 0.0)
+    turn(watcher, clock, 2.0)
+    old = drop(watcher) / "_accepted" / f"{ASSET}_v001.mov.txt"
+    eight_days_ago = time.time() - 8 * 86400
+    os.utime(old, (eight_days_ago, eight_days_ago))
+    watcher._prune_receipts()
+    assert not old.exists()
+
+
+def test_a_sidecar_gives_the_version_its_note_artist_and_task_and_goes_with_the_file(
+        watcher: Watcher, clock: Clock) -> None:
+    """A render farm publishing for an artist names the artist in NAME.axiomd.json."""
+    folder = drop(watcher)
+    (folder / f"{ASSET}_v001.mov").write_bytes(b"frames")
+    (folder / f"{ASSET}_v001.mov.axiomd.json").write_text(
+        '{"note": "fixed the edge flicker", "user": "alice", "task": "comp"}')
+    turn(watcher, clock, 0.0)
+    turn(watcher, clock, 2.0)
+    [version] = list_versions(watcher.engine, ASSET)
+    assert (version.note, version.submitted_by, version.task) == (
+        "fixed the edge flicker", "alice", "comp")
+    assert not (folder / f"{ASSET}_v001.mov.axiomd.json").exists()
+
+
+def test_an_unusable_sidecar_refuses_its_file_saying_why_and_both_are_set_aside(
+        watcher: Watcher, clock: Clock) -> None:
+    folder = drop(watcher)
+    (folder / f"{ASSET}_v001.mov").write_bytes(b"frames")
+    (folder / f"{ASSET}_v001.mov.axiomd.json").write_text('{"nite": "typo"}')
+    turn(watcher, clock, 0.0)
+    turn(watcher, clock, 2.0)
+    assert list_assets(watcher.engine) == []
+    note = (folder / "_rejected" / f"{ASSET}_v001.mov.rejected.txt").read_text()
+    assert "unknown key 'nite'" in note
+    assert (folder / "_rejected" / f"{ASSET}_v001.mov.axiomd.json").exists()
