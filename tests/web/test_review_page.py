@@ -48,7 +48,25 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 def until(driver: object, check: Callable[[], object], what: str, timeout: float = 20) -> None:
-    wait_for(check, timeout, what, every=0.1)
+    """Wait for `check`; an element the page re-rendered meanwhile is simply looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def fresh() -> object:
+        try:
+            return check()
+        except StaleElementReferenceException:
+            return False
+
+    wait_for(fresh, timeout, what, every=0.1)
+
+
+def click(driver: object, by: str, value: str) -> None:
+    """Click, looking the element up again if the page re-rendered it under us."""
+    def attempt() -> bool:
+        driver.find_element(by, value).click()  # type: ignore[attr-defined]
+        return True
+
+    until(driver, attempt, f"to click {value}")
 
 
 def test_a_supervisor_reviews_a_shot_in_the_browser(served: Served, daemons, browser,
@@ -73,8 +91,8 @@ def test_a_supervisor_reviews_a_shot_in_the_browser(served: Served, daemons, bro
     for level in ("TST", "SQ010", "SH0010"):
         find(By.LINK_TEXT, level).click()
     until(driver, lambda: driver.find_elements(By.ID, f"card-{ASSET}-v001"), "the version card")
-    assert "pending" in find(By.ID, f"card-{ASSET}-v001").text
-    find(By.ID, f"card-{ASSET}-v001").click()
+    until(driver, lambda: "pending" in find(By.ID, f"card-{ASSET}-v001").text, "pending card")
+    click(driver, By.ID, f"card-{ASSET}-v001")
     until(driver, lambda: driver.find_elements(By.ID, "noproxy"), "the page without a proxy yet")
     driver.execute_script("window.stillThisPage = true")
     daemons(served.config, "worker")
