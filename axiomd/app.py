@@ -85,12 +85,24 @@ def worker_processes(app: App, shutdown: Shutdown, count: int) -> None:
     children.stop(app.config.worker.shutdown_grace_seconds)
 
 
+def api_process(app: App, shutdown: Shutdown) -> None:
+    """`axiomd serve` in a child process until shutdown (its own event loop and signals)."""
+    children = Children([axiomd_command(app.config.path, "serve")], shutdown)
+    children.start()
+    while not shutdown.stop_taking.wait(0.5):
+        children.check()
+    children.stop(app.config.worker.shutdown_grace_seconds)
+
+
 def run_everything(app: App, shutdown: Shutdown) -> None:
     """The embedded default: one command, one machine: the watcher here, the relay (with
     a broker) on a thread, `[worker] concurrency` worker processes, webhook deliveries."""
     hooks = webhooks(app, shutdown)
     threads = [threading.Thread(target=worker_processes, name="supervisor", daemon=True,
                                 args=(app, shutdown, app.config.worker.concurrency))]
+    if app.config.api.enabled:  # `axiomd serve` as one more child, restarted if it dies
+        threads.append(threading.Thread(target=api_process, name="api-supervisor",
+                                        daemon=True, args=(app, shutdown)))
     if not app.config.broker.embedded:
         threads.append(threading.Thread(target=run_service, args=(relay(app, shutdown),),
                                         kwargs={"notify_ready": False}, name="relay",
@@ -107,5 +119,5 @@ def run_everything(app: App, shutdown: Shutdown) -> None:
     finally:
         shutdown.request("watcher stopped")
         for thread in threads:
-            thread.join(timeout=None if thread.name == "supervisor" else 10)
+            thread.join(timeout=None if thread.name.endswith("supervisor") else 10)
         hooks.join(timeout=5)

@@ -237,6 +237,20 @@ class Ingestor:
                              started, lambda fields, n: rule.render(fields, n),
                              allow_gap=allow_gap, note=note, task=task)
 
+    def ingest_staged(self, staged: StagedFile, name: str, rule: NamingRule, *,
+                      origin: Path, user: str, note: str | None = None) -> Outcome:
+        """Version bytes already staged and hashed in the store (an HTTP upload, hashed as
+        it streamed in): the same name check and allocation as a dropped file, without a
+        second copy. Refused bytes are discarded; nothing else holds them."""
+        started = time.monotonic()
+        try:
+            parsed = self.check_name(name, rule)
+        except NameRejected as exc:
+            self.store.discard_staged(staged.token)
+            return _refused(origin, str(exc), getattr(exc.rejection, "field", None))
+        return self._version(staged, parsed, rule, name, origin, user, started,
+                             lambda fields, n: rule.render(fields, n), note=note)
+
     def ingest_sequence(
         self,
         frames: Sequence[tuple[Path, Frame | None]],

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import Figure, machine
 
-ALL = ["allocate", "ingest", "queue", "transcode", "color", "hashing"]
+ALL = ["allocate", "ingest", "queue", "transcode", "color", "hashing", "api"]
 OUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 
@@ -54,6 +54,11 @@ NOTES = """
   from the burst to the last version committed, latency from `ingest.settled` to
   `ingest.accepted` in the watcher's own log. The floor is a bare watchdog observer seeing
   the same burst. RSS is read from /proc after the start-up scan of 100,000 ignored files.
+- **api**: `axiomd serve` over 100,000 versions (and 300,000 done jobs) bulk-inserted in
+  SQL; `GET /api/v1/versions` pages mixed as a page and scripts use them, against
+  `/healthz` through the same server and client. The upload is sent with `sendfile` to
+  axiomd and to a bare socket receiver that writes and fsyncs the bytes on the same disk;
+  peak RSS is the server's VmHWM after everything.
 - **queue**: the relay and the workers are running and connected first, as in
   production; timed from writing the jobs' outbox rows (one statement) until all are
   done in the catalog. Baseline: raw pika, one confirmed publisher and one prefetch-1

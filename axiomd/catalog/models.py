@@ -218,3 +218,54 @@ review_t = Review.__table__
 note_t = Note.__table__
 event_t = Event.__table__
 delivery_t = WebhookDelivery.__table__
+
+
+class ApiToken(Base):
+    """Who may call the HTTP API, with which role; only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiSession(Base):
+    """A review page login: the cookie's hash, its token, the CSRF value the page echoes."""
+
+    __tablename__ = "api_session"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_token.id"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class Upload(Base):
+    """One `POST /api/v1/uploads`: pending until versioned, or refused with the drop note."""
+
+    __tablename__ = "upload"
+    __table_args__ = (Index("ix_upload_status", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    ingest_token: Mapped[str | None] = mapped_column(String(128))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("version.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    duplicate_of: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+token_t = ApiToken.__table__
+session_t = ApiSession.__table__
+upload_t = Upload.__table__

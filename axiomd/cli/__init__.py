@@ -24,8 +24,9 @@ from axiomd.cli.common import Handler
 from axiomd.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from axiomd.errors import AxiomdError, ConfigError, UsageError
 from axiomd.log import configure_logging
+from axiomd.web import commands as web_commands
 
-COMMANDS = (versions, review, jobs, ops, daemons)
+COMMANDS = (versions, review, jobs, ops, daemons, web_commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from axiomd.cli.common import Adder, require_schema
 from axiomd.cli.output import EXIT_OK
 from axiomd.daemon import Shutdown, run_service
 
-DAEMONS = {"run", "watch", "worker", "relay"}
+DAEMONS = {"run", "watch", "worker", "relay", "serve"}
 
 
 def register(add: Adder) -> None:
