@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import asset_t, job_t, outbox_t, version_t
-from axiomd.watcher.drop import DUPLICATES, REJECTED, WORKDIR
+from axiomd.watcher.drop import ACCEPTED, DUPLICATES, REJECTED, WORKDIR
 from tests.helpers import Daemon, noop_preset, rabbitmqctl, read_only, wait_for
 from tests.tcpproxy import TcpProxy
 
@@ -239,7 +239,7 @@ def test_every_file_is_accounted_for_once_through_a_stream_of_faults(
     assert in_store == store_paths
     assert not list((small_store / ".staging").glob("*"))
     loose = [p for p in drop.rglob("*") if p.is_file()
-             and not {REJECTED, DUPLICATES} & set(p.relative_to(drop).parts)
+             and not {REJECTED, DUPLICATES, ACCEPTED} & set(p.relative_to(drop).parts)
              and p.name != "claims.jsonl"]
     assert loose == [], f"files left behind in the drop root: {loose}"
     assert (drop / WORKDIR).is_dir()
