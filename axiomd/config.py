@@ -249,6 +249,9 @@ def _check_color(config: Config, source: str) -> None:
                                         key=f"watch.roots.{root.name}")
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
+    except Exception as exc:  # OCIO's own errors: a missing or broken config.ocio
+        raise ConfigError(f"{source}: color.config: OpenColorIO cannot use "
+                          f"{config.color.config}: {exc}") from exc
 
 
 class _Reader:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from axiomd.config import (
+    ApiSettings,
     NamingSpec,
     QcTable,
     StatusSettings,
@@ -20,6 +21,7 @@ from axiomd.config import (
 )
 from axiomd.config_presets import ProxyOptions, ThumbnailOptions
 from axiomd.config_schema import ConfigProblems
+from axiomd.errors import ConfigError
 from axiomd.qc import CHECKED
 from tests.helpers import run_cli
 
@@ -257,7 +259,8 @@ def test_documented_shape_loads_cleanly_and_keeps_new_sections(tmp_path: Path) -
 def test_readme_documented_keys_are_allowed() -> None:
     """Each key in README's configuration table is a field of the dataclass that checks it."""
     sections = {"watch": WatchSettings, "worker": WorkerSettings, "transcode": TranscodeSettings,
-                "naming.NAME": NamingSpec, "store": StoreSettings, "status": StatusSettings}
+                "naming.NAME": NamingSpec, "store": StoreSettings, "status": StatusSettings,
+                "api": ApiSettings}
     table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `\[([a-z.A-Z]+)\] ?([a-z_]*)` \|[^|]*\|([^\n]*)\|$", table, re.M)
     assert len(rows) >= 10
@@ -291,9 +294,10 @@ def test_preset_options_carry_every_default(tmp_path: Path) -> None:
 
 
 def test_relative_ocio_config_resolves_against_the_config_folder(tmp_path: Path) -> None:
-    """A studio's own config.ocio is a path like any other; built-in ocio:// names stay."""
-    config = load_config(_write(tmp_path, '[color]\nconfig = "ocio/config.ocio"\n'))
-    assert config.color.config == str(tmp_path / "ocio" / "config.ocio")
+    """A studio's own config.ocio is a path like any other, read at load: a missing one is
+    a config error naming the resolved path."""
+    with pytest.raises(ConfigError, match=re.escape(str(tmp_path / "ocio" / "config.ocio"))):
+        load_config(_write(tmp_path, '[color]\nconfig = "ocio/config.ocio"\n'))
 
 
 def test_cli_status_with_bad_config_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
