@@ -16,10 +16,11 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import Engine
 
+from axiomd.app import App
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.config import Config, load_config
-from tests.helpers import AMQP_BASE, CONFIG_TEMPLATE, Daemon, noop_preset, rabbitmqctl
+from tests.helpers import ALL_JOBS, AMQP_BASE, CONFIG_TEMPLATE, Daemon, noop_preset, rabbitmqctl
 
 PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -143,3 +144,12 @@ def noop_pipeline(write_config: Callable[..., Path], pg_url: str, broker_url: st
         return path, engine
 
     return make
+
+
+@pytest.fixture
+def app(write_config: Callable[..., Path], sqlite_url: str) -> Iterator[App]:
+    """An embedded catalog (SQLite) with the three media jobs, schema ready."""
+    application = App(load_config(write_config(sqlite_url, jobs=ALL_JOBS)))
+    schema.upgrade(application.engine)
+    yield application
+    application.close()

@@ -29,23 +29,6 @@ from tests.helpers import (
 )
 
 
-@pytest.fixture
-def app(write_config: Callable[..., Path], sqlite_url: str) -> App:
-    application = App(load_config(write_config(sqlite_url, jobs=ALL_JOBS)))
-    schema.upgrade(application.engine)
-    return application
-
-
-
-
-
-
-
-
-
-
-
-
 def signalstats(picture: Path) -> dict[str, float]:
     out = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(picture), "-vf",
                           "signalstats,metadata=mode=print:file=-", "-f", "null", "-"],
