@@ -28,7 +28,9 @@ from axiomd.catalog.models import asset_t, job_t, version_t
 from axiomd.catalog.versions import (
     JobSpec,
     NewVersion,
+    VersionInfo,
     allocate_version,
+    allocate_versions,
     get_version,
 )
 from axiomd.config import load_config
@@ -65,6 +67,19 @@ def allocate_many(url: str, asset: str, count: int) -> list[int]:
                for _ in range(count)]
     engine.dispose()
     return numbers
+
+
+def allocate_batches(url: str, assets: list[str], batches: int) -> list[tuple[str, int]]:
+    """`batches` group commits, each one version of every asset in `assets`; the
+    (asset, number) pairs this process got. Used from subprocesses by the race test."""
+    engine = make_engine(url, pool_size=1)
+    got = []
+    for _ in range(batches):
+        made = allocate_versions(engine, [new_version(a) for a in assets], PROBE,
+                                 with_outbox=True)
+        got += [(v.asset, v.number) for v in made if isinstance(v, VersionInfo)]
+    engine.dispose()
+    return got
 
 
 def nothing_claimed(drop: Path) -> bool:

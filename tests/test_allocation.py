@@ -11,9 +11,15 @@ from sqlalchemy.engine import Engine
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import job_t, outbox_t, version_t
-from axiomd.catalog.versions import allocate_version, lineage, list_versions
+from axiomd.catalog.versions import (
+    VersionInfo,
+    allocate_version,
+    allocate_versions,
+    lineage,
+    list_versions,
+)
 from axiomd.errors import DuplicateContent, NotFound, VersionConflict, VersionGap
-from tests.helpers import PROBE, allocate_many, new_version
+from tests.helpers import PROBE, allocate_batches, allocate_many, new_version
 
 ASSET = "TST_SQ010_SH0010_comp"
 
@@ -164,4 +170,55 @@ def test_four_processes_on_sqlite_also_stay_dense(sqlite_url: str) -> None:
     """The embedded catalog serialises writers too: no duplicate or missing numbers."""
     engine, numbers = _race(sqlite_url, 4, 25)
     assert numbers == list(range(1, 101))
+    engine.dispose()
+
+
+# -- group commit ------------------------------------------------------------------------
+
+
+def test_a_batch_numbers_every_asset_in_one_transaction(engine: Engine) -> None:
+    """Group commit: many assets' versions, jobs and events go in together."""
+    assets = [f"TST_SQ010_SH{i:04d}_comp" for i in range(5)]
+    made = allocate_versions(engine, [new_version(a) for a in reversed(assets)], PROBE,
+                             with_outbox=True)
+    assert [(v.asset, v.label) for v in made] == [(a, "v001") for a in reversed(assets)]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(job_t)).scalar() == 5
+        assert conn.execute(select(func.count()).select_from(outbox_t)).scalar() == 10
+
+
+def test_one_asset_twice_in_a_batch_is_numbered_in_the_order_given(engine: Engine) -> None:
+    """`_v001` then `_v002` of one asset in one batch: v001 first, then v002 as its child."""
+    made = allocate_versions(engine, [new_version(requested_number=1),
+                                      new_version(requested_number=2)], PROBE,
+                             with_outbox=False)
+    assert [(v.label, v.parent) for v in made] == [("v001", None), ("v002", "v001")]
+
+
+def test_a_refusal_in_a_batch_undoes_only_itself(engine: Engine) -> None:
+    """A duplicate and a taken number among good files: those two are refused, with
+    their reasons; every other file of the batch gets its number, and no gap is left."""
+    allocate_version(engine, new_version(content="old"), PROBE, with_outbox=False)
+    other = "TST_SQ010_SH0020_comp"
+    made = allocate_versions(engine, [
+        new_version(other), new_version(content="old"), new_version(),
+        new_version(requested_number=1), new_version(other)], PROBE, with_outbox=False)
+    assert isinstance(made[1], DuplicateContent)
+    assert isinstance(made[3], VersionConflict) and made[3].next_number == 3
+    assert [(v.asset, v.label) for v in made if isinstance(v, VersionInfo)] == [
+        (other, "v001"), (ASSET, "v002"), (other, "v002")]
+    assert [v.number for v in list_versions(engine, ASSET)] == [1, 2]
+
+
+def test_watchers_committing_overlapping_batches_at_once_stay_dense(pg_url: str) -> None:
+    """Four processes group-committing versions of the same 20 assets (in different
+    orders within each batch) never deadlock, duplicate or skip a number."""
+    engine = make_engine(pg_url)
+    schema.upgrade(engine)
+    assets = [f"TST_SQ010_SH{i:04d}_comp" for i in range(20)]
+    orders = [assets, assets[::-1], assets[5:] + assets[:5], assets[::2] + assets[1::2]]
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(allocate_batches, [(pg_url, order, 10) for order in orders])
+    got = sorted(pair for chunk in results for pair in chunk)
+    assert got == sorted((a, n) for a in assets for n in range(1, 41))
     engine.dispose()

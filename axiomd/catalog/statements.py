@@ -24,6 +24,7 @@ PENDING, PROCESSING, COMPLETE = (f"'{s}'" for s in (VersionState.PENDING,
 STAMPS = tuple(bindparam(name, type_=job_t.c.started_at.type) for name in ("now", "expires"))
 NOW = bindparam("now", type_=version_t.c.created_at.type)
 MEDIA = bindparam("media", type_=version_t.c.media.type)
+PAYLOAD = bindparam("payload", type_=version_t.c.media.type)
 
 # -- allocating a version ----------------------------------------------------------------
 
@@ -116,8 +117,7 @@ FINISH_REVIEW_SQL = ("review = CASE WHEN jobs_left = 1 THEN COALESCE(review, 'pe
 
 INSERT_EVENT_SQL = ("INSERT INTO event (name, version_id, payload, created_at) "
                     "VALUES (:name, :version_id, :payload, :now) RETURNING id")
-INSERT_EVENT = text(INSERT_EVENT_SQL).bindparams(
-    NOW, bindparam("payload", type_=version_t.c.media.type))
+INSERT_EVENT = text(INSERT_EVENT_SQL).bindparams(NOW, PAYLOAD)
 # An event's outbox row is routed by the event's name on `<prefix>.events`.
 EVENT_OUTBOX_COLUMNS = "outbox (event_id, routing_key, delay_seconds, created_at)"
 INSERT_EVENT_OUTBOX = text(f"INSERT INTO {EVENT_OUTBOX_COLUMNS} "

@@ -24,8 +24,9 @@ class Backend:
     """The statements of the hot paths, each as its database runs it best."""
 
     def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
-                       with_outbox: bool) -> int:
-        """Insert a version row with `jobs` queued jobs (and their outbox rows); its id."""
+                       with_outbox: bool, created: Mapping[str, Any]) -> int:
+        """Insert a version row with `jobs` queued jobs (and their outbox rows) and its
+        `version.created` event with payload `created`; the version's id."""
         raise NotImplementedError
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import TextClause
 
+from axiomd import events
 from axiomd.catalog import prepared
 from axiomd.catalog import statements as sql
 from axiomd.catalog.backends import Backend, Take
@@ -71,18 +72,22 @@ _LOCK_VERSION = text("SELECT media FROM version WHERE id = :id FOR UPDATE").colu
 
 @lru_cache(maxsize=16)
 def _insert_all(jobs: int, with_outbox: bool) -> TextClause:
-    """Version, jobs and outbox rows in one statement."""
-    if not jobs:
-        return sql.INSERT_VERSION
-    rows = ", ".join(f"(:preset{i}, :kind{i})" for i in range(jobs))
-    statement = (
-        f"WITH v AS ({sql.INSERT_VERSION_SQL}), j AS (INSERT INTO {sql.JOB_COLUMNS} "
-        f"SELECT v.id, x.preset, x.kind, {sql.QUEUED}, 0, :now, :now "
-        f"FROM v, (VALUES {rows}) AS x(preset, kind) RETURNING id, kind)")
+    """Version, jobs, their outbox rows and the `version.created` event in one statement."""
+    statement = f"WITH v AS ({sql.INSERT_VERSION_SQL})"
+    if jobs:
+        rows = ", ".join(f"(:preset{i}, :kind{i})" for i in range(jobs))
+        statement += (f", j AS (INSERT INTO {sql.JOB_COLUMNS} "
+                      f"SELECT v.id, x.preset, x.kind, {sql.QUEUED}, 0, :now, :now "
+                      f"FROM v, (VALUES {rows}) AS x(preset, kind) RETURNING id, kind)")
+        if with_outbox:
+            statement += (f", o AS (INSERT INTO {sql.OUTBOX_COLUMNS} "
+                          "SELECT id, :prefix || kind, 0, :now FROM j)")
+    statement += (", e AS (INSERT INTO event (name, version_id, payload, created_at) "
+                  f"SELECT '{events.CREATED}', v.id, :payload, :now FROM v RETURNING id)")
     if with_outbox:
-        statement += (f", o AS (INSERT INTO {sql.OUTBOX_COLUMNS} "
-                      "SELECT id, :prefix || kind, 0, :now FROM j)")
-    return text(statement + " SELECT id FROM v").bindparams(sql.NOW, sql.MEDIA)
+        statement += (f", eo AS (INSERT INTO {sql.EVENT_OUTBOX_COLUMNS} "
+                      f"SELECT id, '{events.CREATED}', 0, :now FROM e)")
+    return text(statement + " SELECT id FROM v").bindparams(sql.NOW, sql.MEDIA, sql.PAYLOAD)
 
 
 @lru_cache(maxsize=2)
@@ -92,14 +97,15 @@ def _insert_event(with_outbox: bool) -> TextClause:
         return sql.INSERT_EVENT
     return text(f"WITH e AS ({sql.INSERT_EVENT_SQL}), o AS (INSERT INTO "
                 f"{sql.EVENT_OUTBOX_COLUMNS} SELECT id, :name, 0, :now FROM e) "
-                "SELECT id FROM e").bindparams(*sql.INSERT_EVENT._bindparams.values())
+                "SELECT id FROM e").bindparams(sql.NOW, sql.PAYLOAD)
 
 
 class PostgresBackend(Backend):
     def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
-                       with_outbox: bool) -> int:
+                       with_outbox: bool, created: Mapping[str, Any]) -> int:
         statement = _insert_all(jobs, with_outbox)
-        return int(conn.execute(statement, {**params, "prefix": ROUTING_PREFIX}).scalar_one())
+        values = {**params, "prefix": ROUTING_PREFIX, "payload": dict(created)}
+        return int(conn.execute(statement, values).scalar_one())
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
                  which: Take) -> Mapping[str, Any] | None:

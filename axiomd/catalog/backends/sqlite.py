@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
+from axiomd import events
 from axiomd.catalog import statements as sql
 from axiomd.catalog.backends import Backend, Take
 from axiomd.catalog.db import transaction
@@ -38,7 +39,7 @@ _LOCK_VERSION = text("SELECT media FROM version WHERE id = :id").columns(version
 
 class SQLiteBackend(Backend):
     def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
-                       with_outbox: bool) -> int:
+                       with_outbox: bool, created: Mapping[str, Any]) -> int:
         version_id = int(conn.execute(sql.INSERT_VERSION, params).scalar_one())
         if jobs:
             conn.execute(sql.insert_jobs(jobs), {**params, "version_id": version_id})
@@ -46,6 +47,8 @@ class SQLiteBackend(Backend):
                 conn.execute(sql.ENQUEUE_VERSION, {"prefix": ROUTING_PREFIX, "delay": 0.0,
                                                    "now": params["now"],
                                                    "version_id": version_id})
+        self.insert_event(conn, {"name": events.CREATED, "version_id": version_id,
+                                 "payload": dict(created), "now": params["now"]}, with_outbox)
         return version_id
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
