@@ -35,8 +35,10 @@ from axiomd.catalog.jobs import release_waiting
 from axiomd.catalog.versions import (
     JobSpec,
     NewVersion,
+    Refusal,
     VersionInfo,
     allocate_version,
+    allocate_versions,
     find_by_token,
     get_asset,
     get_version,
@@ -45,7 +47,6 @@ from axiomd.config import Config
 from axiomd.errors import (
     DuplicateContent,
     NameRejected,
-    NotFound,
     SourceUnreadable,
     StoreError,
     VersionConflict,
@@ -105,6 +106,17 @@ class Outcome:
     suggestion: str | None = None  # a name that would be taken now, for the artist
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A file staged and hashed in the store, waiting for its number (`Ingestor.commit`)."""
+
+    staged: StagedFile
+    request: NewVersion
+    origin: Path
+    started: float
+    render: Callable[[int], str]  # the artist's file name under another number
+
+
 def _refused(origin: Path, reason: str, field: str | None,
              suggestion: str | None = None) -> Outcome:
     log.info("ingest.rejected", file=str(origin), reason=reason, field=field)
@@ -115,6 +127,24 @@ def _changed(origin: Path, reason: str, size: int) -> Outcome:
     """Someone is still writing the file: nothing is allocated, it settles again."""
     log.info("ingest.changed_after_claim", file=str(origin), reason=reason, size=size)
     return Outcome("changed", str(origin), reason)
+
+
+def _refusal(ready: Ready, refusal: Refusal) -> Outcome:
+    """What a file the catalog gave no number is told: duplicate, early, or why refused."""
+    origin = ready.origin
+    if isinstance(refusal, DuplicateContent):
+        log.info("ingest.duplicate", file=str(origin), asset=refusal.asset,
+                 duplicate_of=refusal.version_label, checksum=ready.staged.checksum)
+        return Outcome("duplicate", str(origin), str(refusal), duplicate_of=refusal.version_label)
+    if isinstance(refusal, VersionGap):
+        log.info("ingest.early", file=str(origin), asset=refusal.asset,
+                 requested=refusal.requested, next=refusal.next_number)
+        return Outcome("early", str(origin), str(refusal))
+    if isinstance(refusal, VersionConflict):
+        suggestion = (ready.render(refusal.next_number)
+                      if refusal.next_number is not None else None)
+        return _refused(origin, str(refusal), "version", suggestion)
+    return _refused(origin, str(refusal), "version")
 
 
 def jobs_for(config: Config) -> list[JobSpec]:
@@ -200,6 +230,7 @@ class Ingestor:
         task: str | None = None,
     ) -> Outcome:
         """Version `source`; the caller removes the source afterwards if it wants to.
+        Raises UnpublishedVersion if the store refused the committed version's file.
 
         `link` hard-links into the store where possible (the watcher, which then drops the
         source); otherwise the bytes are copied and the source stays as it was.
@@ -210,6 +241,28 @@ class Ingestor:
         `user` are the publish context (a farm submitting for an artist names the artist);
         without `user` the file's owner is recorded.
         """
+        ready = self.prepare(source, rule, link=link, token=token, origin=origin,
+                             expected_size=expected_size, name=name, allow_gap=allow_gap,
+                             note=note, user=user, task=task)
+        return ready if isinstance(ready, Outcome) else self._one(ready)
+
+    def prepare(
+        self,
+        source: Path,
+        rule: NamingRule,
+        *,
+        link: bool,
+        token: str | None = None,
+        origin: Path | None = None,
+        expected_size: int | None = None,
+        name: str | None = None,
+        allow_gap: bool = False,
+        note: str | None = None,
+        user: str | None = None,
+        task: str | None = None,
+    ) -> Outcome | Ready:
+        """`ingest` up to the number: checked and staged, or the outcome that stops it.
+        A watcher prepares many files, then `commit`s them together."""
         started = time.monotonic()
         origin = origin or source
         name = name or source.name
@@ -233,9 +286,9 @@ class Ingestor:
                 or (expected_size is not None and staged.size != expected_size)):
             self.store.discard_staged(token)
             return _changed(origin, CHANGED, staged.size)
-        return self._version(staged, parsed, rule, name, origin, user or file_owner(source),
-                             started, lambda fields, n: rule.render(fields, n),
-                             allow_gap=allow_gap, note=note, task=task)
+        return self._ready(staged, parsed, rule, name, origin, user or file_owner(source),
+                           started, lambda fields, n: rule.render(fields, n),
+                           allow_gap=allow_gap, note=note, task=task)
 
     def ingest_staged(self, staged: StagedFile, name: str, rule: NamingRule, *,
                       origin: Path, user: str, note: str | None = None) -> Outcome:
@@ -248,8 +301,8 @@ class Ingestor:
         except NameRejected as exc:
             self.store.discard_staged(staged.token)
             return _refused(origin, str(exc), getattr(exc.rejection, "field", None))
-        return self._version(staged, parsed, rule, name, origin, user, started,
-                             lambda fields, n: rule.render(fields, n), note=note)
+        return self._one(self._ready(staged, parsed, rule, name, origin, user, started,
+                                     lambda fields, n: rule.render(fields, n), note=note))
 
     def ingest_sequence(
         self,
@@ -301,10 +354,10 @@ class Ingestor:
             rendered = rule.render(fields, n)
             return store_pattern(rendered[: -len(first.ext) - 1], first.padding, first.ext)
 
-        return self._version(staged, parsed, rule, str(origin.name), origin,
-                             user or file_owner(numbered[0][0]), started, pattern,
-                             media={"sequence": span.to_json()}, allow_gap=allow_gap,
-                             note=note, task=task)
+        return self._one(self._ready(staged, parsed, rule, str(origin.name), origin,
+                                     user or file_owner(numbered[0][0]), started, pattern,
+                                     media={"sequence": span.to_json()}, allow_gap=allow_gap,
+                                     note=note, task=task))
 
     def ingest_frames(self, frames: Sequence[Path], rule: NamingRule, *,
                       note: str | None = None, user: str | None = None,
@@ -319,12 +372,11 @@ class Ingestor:
                                     origin=origin, allow_gap=True, note=note, user=user,
                                     task=task)
 
-    def _version(self, staged: StagedFile, parsed: ParsedName, rule: NamingRule, name: str,
-                 origin: Path, owner: str, started: float,
-                 file_name: Callable[[Mapping[str, str], int], str],
-                 media: Mapping[str, Any] | None = None, allow_gap: bool = False,
-                 note: str | None = None, task: str | None = None) -> Outcome:
-        """Allocate the version for what is staged, publish it, and say what happened."""
+    def _ready(self, staged: StagedFile, parsed: ParsedName, rule: NamingRule, name: str,
+               origin: Path, owner: str, started: float,
+               file_name: Callable[[Mapping[str, str], int], str],
+               media: Mapping[str, Any] | None = None, allow_gap: bool = False,
+               note: str | None = None, task: str | None = None) -> Ready:
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
             asset=parsed.asset,
@@ -345,23 +397,44 @@ class Ingestor:
             note=note or None,
             task=task or None,
         )
+        return Ready(staged, request, origin, started, lambda n: rule.render(parsed.fields, n))
+
+    def _one(self, ready: Ready) -> Outcome:
+        outcome = self.commit([ready])[0]
+        if isinstance(outcome, UnpublishedVersion):
+            raise outcome
+        return outcome
+
+    def commit(self, ready: Sequence[Ready]) -> list[Outcome | UnpublishedVersion]:
+        """Number, publish and report staged files together (group commit): one
+        transaction for all, then every file moved into the store and each store folder
+        synced once. Each file's crash-safety order is kept: staged before the commit,
+        published after it, and the caller removes sources only after this returns.
+        An outage (the catalog unreachable) raises, with every staged file discarded.
+        """
+        if not ready:
+            return []
         try:
-            version = self._commit(staged, request)
-        except DuplicateContent as exc:
-            log.info("ingest.duplicate", file=str(origin), asset=exc.asset,
-                     duplicate_of=exc.version_label, checksum=staged.checksum)
-            return Outcome("duplicate", str(origin), str(exc), duplicate_of=exc.version_label)
-        except VersionGap as exc:
-            log.info("ingest.early", file=str(origin), asset=exc.asset,
-                     requested=exc.requested, next=exc.next_number)
-            return Outcome("early", str(origin), str(exc))
-        except VersionConflict as exc:
-            suggestion = (rule.render(parsed.fields, exc.next_number)
-                          if exc.next_number is not None else None)
-            return _refused(origin, str(exc), "version", suggestion)
-        except NotFound as exc:
-            return _refused(origin, str(exc), "version")
-        return self._accepted(version, origin, started)
+            allocated = allocate_versions(self.engine, [r.request for r in ready], self.jobs,
+                                          with_outbox=not self.config.broker.embedded)
+        except BaseException:
+            for r in ready:
+                self.store.discard_staged(r.staged.token)
+            raise
+        versions = [(r, v) for r, v in zip(ready, allocated, strict=True)
+                    if isinstance(v, VersionInfo)]
+        published = iter(self.store.publish_many([(r.staged, v.store_path) for r, v in versions]))
+        outcomes: list[Outcome | UnpublishedVersion] = []
+        for r, result in zip(ready, allocated, strict=True):
+            if not isinstance(result, VersionInfo):
+                self.store.discard_staged(r.staged.token)
+                outcomes.append(_refusal(r, result))
+                continue
+            where = next(published)
+            outcomes.append(UnpublishedVersion(result, r.staged, where)
+                            if isinstance(where, StoreError)
+                            else self._accepted(result, r.origin, r.started))
+        return outcomes
 
     def finish_publishing(self, held: UnpublishedVersion, origin: Path) -> Outcome:
         """Publish a committed version the store refused earlier; StoreError while it still does."""
@@ -440,7 +513,7 @@ class Ingestor:
         return version
 
     def _commit(self, staged: StagedFile, request: NewVersion) -> VersionInfo:
-        """Allocate the version for a staged file, then publish it; undo the staging on refusal."""
+        """Allocate a derived version, then publish it; undo the staging on refusal."""
         try:
             version = allocate_version(self.engine, request, self.jobs,
                                        with_outbox=not self.config.broker.embedded)

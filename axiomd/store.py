@@ -157,11 +157,38 @@ class Store:
         return digest.hexdigest(), size
 
     def publish(self, staged: StagedFile, relpath: str) -> Path:
-        """Move a staged file (or sequence) to its final, read-only place. Safe to repeat.
+        """Move a staged file (or sequence) to its final, read-only place. Safe to repeat."""
+        result = self.publish_many([(staged, relpath)])[0]
+        if isinstance(result, StoreError):
+            raise result
+        return result
 
-        A sequence's frames are renamed to the version's pattern inside the staging folder,
-        then the folder becomes the version folder in one rename.
-        """
+    def publish_many(self, items: Sequence[tuple[StagedFile, str]]) -> list[Path | StoreError]:
+        """`publish` for a batch: every rename first, then each folder synced once (a
+        batch costs one journal commit, not one per file). Each item's final path, or
+        the StoreError that kept it from being durably in place."""
+        results: list[Path | StoreError] = []
+        folders: dict[Path, list[int]] = {}
+        for staged, relpath in items:
+            try:
+                final = self._move(staged, relpath)
+            except StoreError as exc:
+                results.append(exc)
+                continue
+            folder = final.parent.parent if is_sequence(relpath) else final.parent
+            folders.setdefault(folder, []).append(len(results))
+            results.append(final)
+        for folder, indexes in folders.items():
+            try:
+                _fsync_dir(folder)
+            except OSError as exc:
+                for i in indexes:
+                    results[i] = StoreError(f"cannot publish {results[i]}: {exc.strerror}")
+        return results
+
+    def _move(self, staged: StagedFile, relpath: str) -> Path:
+        """A sequence's frames are renamed to the version's pattern inside the staging
+        folder, then the folder becomes the version folder in one rename."""
         final = self.path(relpath)
         try:
             final.parent.parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +205,6 @@ class Store:
                 os.replace(staged.path, final)
             elif not (final.parent if is_sequence(relpath) else final).exists():
                 raise StoreError(f"staged file {staged.path} vanished before it was published")
-            _fsync_dir(final.parent.parent if is_sequence(relpath) else final.parent)
         except OSError as exc:
             raise StoreError(f"cannot publish {final}: {exc.strerror}") from exc
         return final

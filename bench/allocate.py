@@ -78,6 +78,20 @@ def _race(target: Any, args_for: Any, procs: int) -> tuple[float, list[int]]:
     return elapsed, numbers
 
 
+def bare_sql_rate(url: str) -> float:
+    """Locked counter bump + insert, one transaction each, 8 processes: what PostgreSQL
+    itself does on this machine (the baseline of allocate and ingest)."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE bare_asset (id int PRIMARY KEY, latest int NOT NULL)")
+        cur.execute("CREATE TABLE bare_version (id serial PRIMARY KEY, asset_id int, "
+                    "number int, checksum text, UNIQUE (asset_id, number))")
+        cur.execute("INSERT INTO bare_asset VALUES (1, 0)")
+    elapsed, numbers = _race(_bare_worker, lambda i: (url, PER_RUN // 8), 8)
+    rate = len(numbers) / elapsed
+    show(Figure("bare locked update+insert, 8 procs", rate, "tx/s"))
+    return rate
+
+
 def run() -> list[Figure]:
     from axiomd.catalog import schema
     from axiomd.catalog.db import make_engine
@@ -87,14 +101,7 @@ def run() -> list[Figure]:
         engine = make_engine(url)
         schema.upgrade(engine)
         engine.dispose()
-        with psycopg2.connect(url) as conn, conn.cursor() as cur:
-            cur.execute("CREATE TABLE bare_asset (id int PRIMARY KEY, latest int NOT NULL)")
-            cur.execute("CREATE TABLE bare_version (id serial PRIMARY KEY, asset_id int, "
-                        "number int, checksum text, UNIQUE (asset_id, number))")
-            cur.execute("INSERT INTO bare_asset VALUES (1, 0)")
-        elapsed, numbers = _race(_bare_worker, lambda i: (url, PER_RUN // 8), 8)
-        bare_rate = len(numbers) / elapsed
-        show(Figure("bare locked update+insert, 8 procs", bare_rate, "tx/s"))
+        bare_rate = bare_sql_rate(url)
         for procs in (1, 8):
             for same in (True, False):
                 elapsed, numbers = _race(_axiomd_worker,
