@@ -255,6 +255,20 @@ def test_root_falls_back_to_polling_when_inotify_watches_run_out(
     assert versions(engine)[0][2] == sums["TST_SQ010_SH0040_comp_v001.mov"]
 
 
+def test_a_folder_that_cannot_be_watched_later_turns_the_root_to_polling(
+        env: Callable[..., tuple[Path, Engine, Path]], daemons: Callable[..., Daemon]) -> None:
+    """Watches run out after start: the new folder's files are still found, by polling."""
+    config, engine, drop = env()
+    watcher = started(daemons(config, "watch"))
+    with inotify_watch_limit(1):
+        (drop / "SQ020").mkdir()
+        wait_for(lambda: any(e.get("event") == "watch.inotify_exhausted"
+                             for e in watcher.events()), 30, "the exhausted watches to be said")
+    sums = drop_files(drop / "SQ020", ["TST_SQ020_SH0010_comp_v001.mov"])
+    wait_for(lambda: versions(engine), 30, "the version from the new folder")
+    assert versions(engine)[0][2] == sums["TST_SQ020_SH0010_comp_v001.mov"]
+
+
 def test_root_that_disappears_is_reported_waited_for_and_picked_up_again(
         env: Callable[..., tuple[Path, Engine, Path]], daemons: Callable[..., Daemon],
         tmp_path: Path) -> None:

@@ -8,24 +8,17 @@ arguments, so it can be checked against a made-up tree.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import logging
 import os
 import queue
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from axiomd.config import DropRoot, WatchSettings
 from axiomd.log import get_logger
 from axiomd.watcher.drop import RESERVED, SIDECAR, is_ignored
+from axiomd.watcher.inotify import EXHAUSTED, RootWatch
 from axiomd.watcher.settle import Snapshot
 
 log = get_logger("watcher")
@@ -77,51 +70,6 @@ def walk(root: DropRoot, folder: Path, ignore: Iterable[str],
                     stack.append(path)
                 continue
             yield path, st
-
-
-class _Events(FileSystemEventHandler):
-    """Turns watchdog events into paths to look at; the watcher's loop does the looking."""
-
-    def __init__(self, inbox: queue.SimpleQueue[Path]) -> None:
-        self.inbox = inbox
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("deleted", "opened", "closed_no_write"):
-            return
-        if event.is_directory and event.event_type == "modified":
-            return  # its files bring their own events; rescanning it for each is quadratic
-        path = event.dest_path if event.event_type == "moved" else event.src_path
-        self.inbox.put(Path(os.fsdecode(path)))
-
-
-class _OverflowAlarm(logging.Handler):
-    """watchdog reports a kernel event-queue overflow only as a log line: rescan on it."""
-
-    def __init__(self, flag: threading.Event) -> None:
-        super().__init__(logging.WARNING)
-        self.flag = flag
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.flag.set()
-
-
-def inotify_watches() -> int | None:
-    """How many inotify watches this process holds (None where /proc cannot tell)."""
-    total = 0
-    try:
-        fds = os.listdir("/proc/self/fd")
-    except OSError:
-        return None
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
-                continue
-            with open(f"/proc/self/fdinfo/{fd}") as info:
-                total += sum(1 for line in info if line.startswith("inotify wd:"))
-        except OSError:
-            continue
-    return total
 
 
 class Poller(threading.Thread):
@@ -176,33 +124,27 @@ class Poller(threading.Thread):
 
 
 class DropSources:
-    """The observers of every drop root, and which roots are missing or polled."""
+    """The inotify watches or pollers of every drop root, and which roots are missing."""
 
     def __init__(self, settings: WatchSettings) -> None:
         self.settings = settings
         self.inbox: queue.SimpleQueue[Path] = queue.SimpleQueue()
-        self.rescan_now = threading.Event()
+        self.rescan_now = threading.Event()  # set when the kernel's event queue overflowed
         self.poller = Poller(self.inbox, settings.ignore, min(2.0, settings.settle_seconds))
-        self.observers: dict[bool, BaseObserver] = {}
-        self.watches: dict[str, ObservedWatch] = {}  # inotify watches, by root
+        self.watches: dict[str, RootWatch] = {}  # inotify, by root
         self.scheduled: set[str] = set()  # roots watched or polled
-        self.native_folders: dict[str, int] = {}  # root -> folders inotify should be watching
         self.polled: set[str] = {r.name for r in settings.roots if r.poll}
         self.missing: set[str] = set()
-        self._alarm = _OverflowAlarm(self.rescan_now)
 
     def start(self) -> None:
-        logging.getLogger("watchdog").addHandler(self._alarm)
         for root in self.settings.roots:
             self._schedule(root)
 
     def stop(self) -> None:
         self.poller.stopping.set()
-        for observer in self.observers.values():
-            observer.stop()
-        for observer in self.observers.values():
-            observer.join(timeout=5)
-        logging.getLogger("watchdog").removeHandler(self._alarm)
+        for watch in self.watches.values():
+            watch.stop()
+        self.watches.clear()
 
     def root_of(self, path: Path) -> DropRoot | None:
         for root in self.settings.roots:
@@ -218,36 +160,32 @@ class DropSources:
 
     def check_roots(self) -> list[DropRoot]:
         """A vanished root (unmounted share) is reported and waited for, never 'emptied'.
+        A root where a new folder could not be watched is polled from now on.
 
-        Returns the roots that came back.
+        Returns the roots that came back (or went over to polling): scan them now.
         """
         back = []
         for root in self.settings.roots:
+            watch = self.watches.get(root.name)
             if root.path.is_dir():
                 if root.name in self.missing or root.name not in self.scheduled:
                     self._schedule(root)
+                    back.append(root)
+                elif watch is not None and watch.failed is not None:
+                    self.watches.pop(root.name).stop()
+                    self._poll_instead(root, watch.failed)
                     back.append(root)
             elif root.name not in self.missing:
                 log.error("watch.root_missing", root=root.name, path=str(root.path))
                 self.missing.add(root.name)
                 self.poller.remove(root)
                 self.scheduled.discard(root.name)
-                watch = self.watches.pop(root.name, None)
-                self.native_folders.pop(root.name, None)
                 if watch is not None:
-                    with contextlib.suppress(KeyError, OSError):
-                        self._observer().unschedule(watch)
+                    self.watches.pop(root.name).stop()
         return back
 
     def present_roots(self) -> list[DropRoot]:
         return [r for r in self.settings.roots if r.name not in self.missing]
-
-    def _observer(self) -> BaseObserver:
-        if not self.observers:
-            observer = Observer()
-            observer.start()
-            self.observers[False] = observer
-        return self.observers[False]
 
     def _schedule(self, root: DropRoot) -> None:
         if not root.path.is_dir():
@@ -259,35 +197,19 @@ class DropSources:
         if root.name in self.polled:
             self.poller.add(root)
         else:
-            handler = _Events(self.inbox)
+            watch = RootWatch(root, self.settings.ignore, self.inbox, self.rescan_now)
             try:
-                self.watches[root.name] = self._observer().schedule(
-                    handler, str(root.path), recursive=root.recursive)
+                watch.start()
             except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                watch.stop()
+                if exc.errno not in EXHAUSTED:
                     raise
                 self._poll_instead(root, str(exc))
             else:
-                self._check_inotify_coverage(root)
+                self.watches[root.name] = watch
         if root.name in self.missing:
             self.missing.discard(root.name)
             log.info("watch.root_back", root=root.name, path=str(root.path))
-
-    def _check_inotify_coverage(self, root: DropRoot) -> None:
-        """watchdog silently skips subfolders it cannot watch once `max_user_watches` is
-        reached; count this process's inotify watches to notice, and poll the root instead."""
-        self.native_folders[root.name] = sum(1 for _ in os.walk(root.path)) \
-            if root.recursive else 1
-        expected = sum(self.native_folders.values())
-        held = inotify_watches()
-        if held is not None and held < expected:
-            time.sleep(0.2)  # a folder made during the walk gets its watch from its event
-            held = inotify_watches()
-        if held is None or held >= expected:
-            return
-        self._observer().unschedule(self.watches.pop(root.name))
-        del self.native_folders[root.name]
-        self._poll_instead(root, f"only {held} of the folders could be watched")
 
     def _poll_instead(self, root: DropRoot, error: str) -> None:
         log.error("watch.inotify_exhausted", root=root.name, path=str(root.path),
