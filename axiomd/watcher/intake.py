@@ -135,6 +135,9 @@ class Intake:
         # Files (or sequences) whose number came early, and since when: a lower number may
         # still be on its way, through this watcher or another one.
         self._early_since: dict[Path, float] = {}
+        # ... and when each is tried next: an early file is not claimed and hashed again
+        # every time it settles, only after 1, 2, 4… s and once its gap wait is over.
+        self._early_retry: dict[Path, tuple[float, float]] = {}  # path -> (at, last delay)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest")
         self._areas: dict[str, ClaimArea] = {}
         self._areas_lock = threading.Lock()
@@ -204,7 +207,7 @@ class Intake:
         root = root_of(path)
         if root is None:
             return Done(path, [])
-        if self._waits_alone(path):
+        if self._waits_alone(path) or self._early_retry.get(path, (0.0, 0.0))[0] > self.clock():
             return Next.AGAIN
         try:
             if isinstance(item, SequenceItem):
@@ -397,10 +400,15 @@ class Intake:
         return since is not None and self.clock() - since >= self.gap_wait()
 
     def _note_early(self, path: Path, early: bool) -> None:
-        if early:
-            self._early_since.setdefault(path, self.clock())
-        else:
+        if not early:
             self._early_since.pop(path, None)
+            self._early_retry.pop(path, None)
+            return
+        now = self.clock()
+        since = self._early_since.setdefault(path, now)
+        delay = min(2 * self._early_retry.get(path, (0.0, 0.5))[1], 8.0)
+        gap_over = since + self.gap_wait()
+        self._early_retry[path] = (min(now + delay, gap_over) if now < gap_over else now, delay)
 
     def take_sequence(self, root: DropRoot, pattern: Path,
                       frames: Mapping[Path, Snapshot]) -> list[tuple[Path, Snapshot]]:

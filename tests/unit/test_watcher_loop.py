@@ -141,6 +141,17 @@ def test_a_version_that_comes_early_waits_for_the_lower_one_and_keeps_its_number
         ("v001", f"{ASSET}_v001.mov"), ("v002", f"{ASSET}_v002.mov")]
 
 
+def test_an_early_file_is_tried_again_less_and_less_often_while_it_waits(
+        watcher: Watcher, clock: Clock) -> None:
+    """Each try claims and hashes the file: not at every settle, but after 1, 2, 4, 8 s."""
+    (drop(watcher) / f"{ASSET}_v002.mov").write_bytes(b"second")
+    with capture_logs() as logs:
+        for at in range(31):
+            turn(watcher, clock, float(at))
+    tries = [e for e in logs if e["event"] == "ingest.early"]
+    assert 4 <= len(tries) <= 7
+
+
 def test_a_gap_nobody_fills_is_refused_after_the_wait_naming_the_real_next_name(
         watcher: Watcher, clock: Clock) -> None:
     folder = drop(watcher)
