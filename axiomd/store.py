@@ -26,6 +26,9 @@ from axiomd.sequences import frame_file, frame_of, is_sequence
 from axiomd.versioning import version_label
 
 CHUNK = 1024 * 1024
+# Copies write in bigger pieces: on ext4 each write allocates blocks, and 1 MiB writes
+# ran at half the speed of 8 MiB ones (memory stays constant either way).
+COPY_CHUNK = 8 * CHUNK
 STAGING = ".staging"
 MIN_FREE_BYTES = 64 * 1024 * 1024
 
@@ -142,7 +145,7 @@ class Store:
             raise SourceUnreadable(f"cannot read {source.name}: {exc.strerror}") from exc
         try:
             with src, open(target, "wb") as dst:
-                buf = bytearray(CHUNK)
+                buf = bytearray(COPY_CHUNK)
                 view = memoryview(buf)
                 while n := src.readinto(buf):
                     digest.update(view[:n])
