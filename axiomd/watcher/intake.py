@@ -68,7 +68,7 @@ ONE_FILE = (StoreFull, RootUnwritable)
 UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 # Files committed in one transaction: enough to share the commit's cost, few enough that
 # the first file of a chunk still goes in within ~100 ms of settling.
-BATCH = 64
+BATCH = 32
 
 
 @dataclass
