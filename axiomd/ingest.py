@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy.engine import Engine
 
@@ -104,6 +104,20 @@ class Outcome:
     duplicate_of: str | None = None
     field: str | None = None
     suggestion: str | None = None  # a name that would be taken now, for the artist
+
+
+class HowToIngest(TypedDict, total=False):
+    """`Ingestor.prepare`'s options, which `ingest` passes on."""
+
+    link: Required[bool]
+    token: str | None
+    origin: Path | None
+    expected_size: int | None
+    name: str | None
+    allow_gap: bool
+    note: str | None
+    user: str | None
+    task: str | None
 
 
 @dataclass(frozen=True)
@@ -214,36 +228,11 @@ class Ingestor:
             raise NameRejected(parsed)
         return parsed
 
-    def ingest(
-        self,
-        source: Path,
-        rule: NamingRule,
-        *,
-        link: bool,
-        token: str | None = None,
-        origin: Path | None = None,
-        expected_size: int | None = None,
-        name: str | None = None,
-        allow_gap: bool = False,
-        note: str | None = None,
-        user: str | None = None,
-        task: str | None = None,
-    ) -> Outcome:
-        """Version `source`; the caller removes the source afterwards if it wants to.
-        Raises UnpublishedVersion if the store refused the committed version's file.
-
-        `link` hard-links into the store where possible (the watcher, which then drops the
-        source); otherwise the bytes are copied and the source stays as it was.
-        `expected_size` is what the watcher saw settle: if the staged bytes differ, someone
-        is still writing and the outcome is `changed`, with nothing allocated. `name` is the
-        file's name as the artist gave it, when `source` is a claimed copy. A number past
-        the asset's next one is `early` (nothing allocated) unless `allow_gap`. `note` and
-        `user` are the publish context (a farm submitting for an artist names the artist);
-        without `user` the file's owner is recorded.
-        """
-        ready = self.prepare(source, rule, link=link, token=token, origin=origin,
-                             expected_size=expected_size, name=name, allow_gap=allow_gap,
-                             note=note, user=user, task=task)
+    def ingest(self, source: Path, rule: NamingRule, **how: Unpack[HowToIngest]) -> Outcome:
+        """Version `source` (`prepare`, then `commit` alone); the caller removes the source
+        afterwards if it wants to. Raises UnpublishedVersion if the store refused the
+        committed version's file."""
+        ready = self.prepare(source, rule, **how)
         return ready if isinstance(ready, Outcome) else self._one(ready)
 
     def prepare(
@@ -261,8 +250,18 @@ class Ingestor:
         user: str | None = None,
         task: str | None = None,
     ) -> Outcome | Ready:
-        """`ingest` up to the number: checked and staged, or the outcome that stops it.
-        A watcher prepares many files, then `commit`s them together."""
+        """Check and stage `source` for its number, or say what stops it. A watcher
+        prepares many files, then `commit`s them together.
+
+        `link` hard-links into the store where possible (the watcher, which then drops the
+        source); otherwise the bytes are copied and the source stays as it was.
+        `expected_size` is what the watcher saw settle: if the staged bytes differ, someone
+        is still writing and the outcome is `changed`, with nothing allocated. `name` is the
+        file's name as the artist gave it, when `source` is a claimed copy. A number past
+        the asset's next one is `early` (nothing allocated) unless `allow_gap`. `note` and
+        `user` are the publish context (a farm submitting for an artist names the artist);
+        without `user` the file's owner is recorded.
+        """
         started = time.monotonic()
         origin = origin or source
         name = name or source.name
