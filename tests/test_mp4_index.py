@@ -84,3 +84,9 @@ def test_an_mp4_cut_before_its_index_is_left_to_ffprobe(tmp_path: Path) -> None:
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     assert tracks(cut) is None
+
+
+def test_a_fragmented_mp4_is_left_to_ffprobe(tmp_path: Path) -> None:
+    clip = tmp_path / "fragments.mp4"
+    ffmpeg(*PICTURE, "-t", "1", *X264, "-movflags", "frag_keyframe+empty_moov", str(clip))
+    assert tracks(clip) is None

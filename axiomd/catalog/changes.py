@@ -48,7 +48,8 @@ class SQLiteCommitWatch(CommitWatch):
         while (left := deadline - time.monotonic()) > 0 and not stop.wait(min(self.tick, left)):
             try:
                 version = self._version()
-            except sqlite3.Error:  # the claim that follows will say what is wrong
+            except sqlite3.Error:  # the claim after this wait will say what is wrong
+                stop.wait(max(0.0, deadline - time.monotonic()))
                 return False
             if version != self.seen:
                 self.seen = version

@@ -4,9 +4,9 @@ count and duration, as ffprobe would report them.
 The proxy check needs the frame count and duration of the file ffmpeg has just written.
 Starting ffprobe for that cost 60-70 ms per job (most of it loading its libraries); the
 index ffmpeg wrote (at the front, `+faststart`) holds the same numbers and reads in a
-millisecond. Only the simple layout ffmpeg's mp4 muxer writes is read here: one edit
-per track at most, no empty edit, normal rate. Anything else is `None`, and the caller
-asks ffprobe.
+millisecond. Only the simple layout ffmpeg's mp4 muxer writes is read here: not
+fragmented, one edit per track at most, no empty edit, normal rate. Anything else is
+`None`, and the caller asks ffprobe.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def tracks(path: Path) -> list[Track] | None:
         moov = _moov(path)
         if moov is None:
             return None
+        if any(kind == "mvex" for kind, _ in _boxes(moov)):
+            return None  # fragmented: the samples are counted in the fragments, not here
         movie_scale = _scale_and_duration(_child(moov, "mvhd"))[0]
         return [_track(trak, movie_scale) for kind, trak in _boxes(moov) if kind == "trak"]
     except (_Unreadable, struct.error, OSError, ZeroDivisionError):
@@ -78,8 +80,10 @@ def _moov(path: Path) -> memoryview | None:
             if len(head) < 8:
                 return None
             size, kind = struct.unpack_from(">I4s", head)
-            if size == 1 and len(head) == 16:
-                (size,) = struct.unpack_from(">Q", head, 8)
+            if size == 1:
+                size = struct.unpack_from(">Q", head, 8)[0] if len(head) == 16 else 0
+                if size < 16:
+                    return None
             elif size < 8:
                 return None  # to the end of the file, or broken: not this layout
             if kind == b"moov":
