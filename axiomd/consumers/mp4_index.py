@@ -107,8 +107,8 @@ def _scale_and_duration(box: memoryview) -> tuple[int, int]:
     return scale, duration
 
 
-def _edit(trak: memoryview) -> tuple[int, int] | None:
-    """(duration in movie units, media start) of the track's one edit, if it has one."""
+def _edit(trak: memoryview) -> int | None:
+    """The length (in movie units) of the track's one edit, if it has one."""
     try:
         elst = _child(_child(trak, "edts"), "elst")
     except _Unreadable:
@@ -124,7 +124,7 @@ def _edit(trak: memoryview) -> tuple[int, int] | None:
         length, start, rate = struct.unpack_from(">Iii", elst, 8)
     if start < 0 or rate != 0x10000:
         raise _Unreadable("an empty edit or a rate change")
-    return length, start
+    return int(length)
 
 
 def _samples(stbl: memoryview) -> int:
@@ -140,7 +140,6 @@ def _track(trak: memoryview, movie_scale: int) -> Track:
     handler = bytes(_child(mdia, "hdlr")[8:12]).decode("latin-1")
     samples = _samples(_child(_child(mdia, "minf"), "stbl"))
     edit = _edit(trak)
-    if edit is not None and edit[0]:
-        # the edit ends the track early (audio priming trimmed): ffprobe's duration
-        duration = min(duration, -(-edit[0] * scale // movie_scale))
+    if edit:  # the edit trims the media (AAC priming and padding): ffprobe's duration
+        duration = min(duration, -(-edit * scale // movie_scale))
     return Track(_KINDS.get(handler, handler), samples, duration / scale)
