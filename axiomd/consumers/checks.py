@@ -34,7 +34,7 @@ def is_decode_error(line: str) -> bool:
 
 @dataclass(frozen=True)
 class OutputFacts:
-    """What ffprobe counted in a rendered proxy."""
+    """What a rendered proxy holds, read from its MP4 index or counted by ffprobe."""
 
     video_frames: int | None = None
     video_duration: float | None = None

@@ -7,6 +7,7 @@ SIGTERM, then SIGKILL, to ffmpeg's whole process group.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -108,7 +109,7 @@ class FFmpegRun:
         started = time.monotonic()
         reason = None
         while proc.poll() is None:
-            time.sleep(0.1)
+            self._wait(proc, readers[0], 0.1)
             now = time.monotonic()
             if now - started > self.timeout:
                 reason = f"ffmpeg ran longer than the job timeout of {self.timeout:.0f} s"
@@ -136,6 +137,18 @@ class FFmpegRun:
                 f"{self.first_decode_error}); the output would show damaged or blank "
                 "pictures, so it was not kept. Re-export the source, or check this "
                 "worker's ffmpeg supports its codec and profile", retryable=False)
+
+    @staticmethod
+    def _wait(proc: subprocess.Popen[str], progress: threading.Thread, seconds: float) -> None:
+        """Up to `seconds` for ffmpeg to end, returning as soon as it has: ffmpeg closes
+        its progress pipe as it exits, so the reader's end is the first sign of it (a fixed
+        sleep here added half a poll to every job)."""
+        if progress.is_alive():
+            progress.join(seconds)
+            if progress.is_alive():
+                return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(seconds)
 
     def _kill(self, proc: subprocess.Popen[str]) -> None:
         for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):

@@ -22,7 +22,7 @@ from typing import Any
 
 from axiomd.catalog.jobs import ClaimedJob
 from axiomd.color import review_settings
-from axiomd.consumers import exr_header
+from axiomd.consumers import exr_header, mp4_index
 from axiomd.consumers.checks import (
     OutputFacts,
     bits_per_pixel,
@@ -169,21 +169,29 @@ def _render(job: ClaimedJob, ctx: JobContext, folder: str, ext: str, source: Sou
 
 
 def _counted(output: Path) -> OutputFacts:
-    streams = json.loads(run_quick(count_args(output), "proxy")).get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"), {})
-    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    """What the proxy holds, from its own index; ffprobe counts what that does not read."""
+    found = mp4_index.tracks(output)
+    if found is None:
+        found = _probed_tracks(output)
+    video = next((t for t in found if t.kind == "video"), None)
+    audio = [t for t in found if t.kind == "audio"]
+    return OutputFacts(
+        video_frames=video.samples if video else None,
+        video_duration=video.duration if video else None,
+        audio_duration=audio[0].duration if audio else None,
+        audio_tracks=len(audio))
 
+
+def _probed_tracks(output: Path) -> list[mp4_index.Track]:
     def number(value: Any, kind: type) -> Any:
         try:
             return kind(value)
         except (TypeError, ValueError):
             return None
 
-    return OutputFacts(
-        video_frames=number(video.get("nb_read_packets"), int) if video else None,
-        video_duration=number(video.get("duration"), float) if video else None,
-        audio_duration=number(audio[0].get("duration"), float) if audio else None,
-        audio_tracks=len(audio))
+    streams = json.loads(run_quick(count_args(output), "proxy")).get("streams", [])
+    return [mp4_index.Track(str(s.get("codec_type")), number(s.get("nb_read_packets"), int),
+                            number(s.get("duration"), float)) for s in streams]
 
 
 def _check_proxy(shape: Shape) -> Callable[[Path], None]:

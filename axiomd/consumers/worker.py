@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from axiomd import liveness
 from axiomd.broker import CONNECTION_ERRORS, Topology, connect
 from axiomd.catalog import heartbeats, jobs
+from axiomd.catalog.changes import CommitWatch, commit_watch
 from axiomd.catalog.db import DRIVER_ERRORS, redact
 from axiomd.catalog.jobs import ClaimedJob
 from axiomd.catalog.models import utcnow
@@ -75,11 +76,16 @@ class EmbeddedWorker(_Worker):
     """Claims jobs straight from the catalog; needs nothing but the database.
 
     An idle worker asks again every `poll_seconds`: one short UPDATE that matches nothing,
-    cheap enough that a new version waits at most a tenth of a second for a worker.
+    cheap enough that a new version waits at most a tenth of a second for a worker; on
+    SQLite another process's commit cuts the wait short (`catalog.changes`).
     """
 
     outages = (DBAPIError, *DRIVER_ERRORS, CatalogUnavailable)
     poll_seconds = 0.1
+
+    def __init__(self, config: Config, engine: Any, store: Store, shutdown: Shutdown) -> None:
+        super().__init__(config, engine, store, shutdown)
+        self.commits: CommitWatch | None = None
 
     def start(self) -> None:
         log.info("worker.started", mode="embedded", worker=self.owner)
@@ -88,7 +94,9 @@ class EmbeddedWorker(_Worker):
         self._between_jobs()
         job = jobs.claim_next(self.engine, self.owner, self.config.worker.lease_seconds)
         if job is None:
-            self.shutdown.stop_taking.wait(self.poll_seconds)
+            if self.commits is None:
+                self.commits = commit_watch(self.engine)
+            self.commits.wait(self.shutdown.stop_taking, self.poll_seconds)
             return
         try:
             with liveness.busy():  # a transcode is long by nature; the runner watches ffmpeg
@@ -98,6 +106,8 @@ class EmbeddedWorker(_Worker):
             log.error("job.crashed", job=job.id, error=f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
+        if self.commits is not None:
+            self.commits.close()
         log.info("worker.stopped", worker=self.owner)
 
 
