@@ -69,9 +69,10 @@ NOTES = """
   production; timed from writing the jobs' outbox rows (one statement) until all are
   done in the catalog. Baseline: raw pika, one confirmed publisher and one prefetch-1
   consumer running together on the same number of messages.
-- **transcode**: bare ffmpeg runs the exact argument list axiomd builds; axiomd is timed
-  from the rename into the drop folder to the version's `complete`, on an embedded
-  `axiomd run` (settle 0.2 s).
+- **transcode**: bare ffmpeg runs the exact command line axiomd ran (its `job.ffmpeg`
+  debug event, colour filter, tags and keyframe interval included); axiomd is timed from
+  the rename into the drop folder to the version's `complete`, on an embedded `axiomd run`
+  (settle 0.2 s). The two alternate; the ratio judged is the median of the pairs' ratios.
 - **hashing**: `hash_file` (hashlib, 1 MiB chunks) against coreutils `sha256sum` on the
   same file, warm page cache. The 5 GiB ingest copies (8 MiB writes), hashes and fsyncs;
   its source is synced before either side is timed, so neither pays for writing it.

@@ -93,6 +93,7 @@ class FFmpegRun:
         self._last_logged = 0.0
 
     def run(self) -> None:
+        self.log.debug("job.ffmpeg", args=self.args)
         try:
             proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True, text=True,
