@@ -8,6 +8,9 @@ races are retried from the start by `transaction`.
 
 `allocate_versions` is the same rule for many files at once (group commit): one
 transaction, one commit and so one fsync of the database's log for a whole batch.
+
+Longer than most modules: the reads below return the same `VersionInfo` the allocation
+does, and keeping writer and readers of a version's shape together keeps them agreeing.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ it; only after that is the claimed file removed, or moved to `_rejected/` or
 claim is *held* and publishing is retried before anything new is taken (the version's
 jobs wait for it).
 
-Slightly long on purpose: single files and sequences share the claim, hold, put-back
-and set-aside steps, which read best side by side.
+Files go in by group commit: a round takes the next item of every asset, its files are
+claimed and staged in parallel, numbered together in one transaction, then finished in
+parallel. Long on purpose: single files and sequences share the claim, hold, put-back,
+wait and set-aside steps, and the round that ties them together reads best beside them.
 """
 
 from __future__ import annotations
