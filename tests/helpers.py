@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,7 @@ class Daemon:
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None,
                  host: str | None = None, pid_one: bool = False) -> None:
         self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
+        self.pid_one = pid_one
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = [sys.executable, "-m", "axiomd", "--config", str(config), *args]
         if host is not None:  # a separate host: its own UTS namespace and hostname
@@ -175,14 +177,26 @@ class Daemon:
         self.proc.kill()
         self.proc.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM to axiomd itself: `unshare --fork` neither passes it on nor dies of it,
+        so a PID-1 daemon is signalled directly (as a container runtime does)."""
+        if self.proc.poll() is not None:
+            return
+        target = self.proc.pid
+        if self.pid_one:
+            children = Path(f"/proc/{target}/task/{target}/children")
+            with suppress(OSError, ValueError, IndexError):
+                target = int(children.read_text().split()[0])
+        with suppress(ProcessLookupError):
+            os.kill(target, signal.SIGTERM)
+
     def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self._log.close()
         return self.proc.returncode
 
