@@ -81,6 +81,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
             "settle": 0.3, "rescan": 60, "sequence_settle": 0.8, "policy": "reject",
             "max_attempts": 3, "lease": 30,
             "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info", "extra_worker": "",
+            "extra_watch": "",
         }
         values.update(overrides)
         text = textwrap.dedent(CONFIG_TEMPLATE.format(**values)) + textwrap.dedent(extra)

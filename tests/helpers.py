@@ -295,6 +295,7 @@ root = "store"
 settle_seconds = {settle}
 rescan_seconds = {rescan}
 sequence_settle_seconds = {sequence_settle}
+{extra_watch}
 
 [[watch.roots]]
 name = "comp"
