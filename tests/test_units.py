@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -182,7 +181,8 @@ def test_a_whole_pipeline_runs_within_the_units_limits(
     limited = subprocess.Popen(["unshare", "--mount", "sh", "-c", inner], stdout=log,
                                stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
-        time.sleep(3)
+        wait_for(lambda: '"watch.started"' in (tmp_path / "run.log").read_text(), 60,
+                 "axiomd run to start under the units' limits")
         (tmp_path / "drop" / "comp" / "TST_SQ010_SH0010_comp_v001.mov").write_bytes(
             clip.read_bytes())
 
