@@ -7,6 +7,7 @@ must mean the behaviour was checked against PostgreSQL and RabbitMQ.
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,15 @@ from axiomd.app import App
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.config import Config, load_config
-from tests.helpers import ALL_JOBS, AMQP_BASE, CONFIG_TEMPLATE, Daemon, noop_preset, rabbitmqctl
+from tests.helpers import (
+    ALL_JOBS,
+    AMQP_BASE,
+    CONFIG_TEMPLATE,
+    Daemon,
+    make_clip,
+    noop_preset,
+    rabbitmqctl,
+)
 
 PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -156,3 +165,20 @@ def app(write_config: Callable[..., Path], sqlite_url: str) -> Iterator[App]:
     schema.upgrade(application.engine)
     yield application
     application.close()
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`make_clip(dest, ...)`, each distinct clip encoded once per run: encoding is the
+    slow part, and every test gets a copy of its own to move, cut or ingest."""
+    folder = tmp_path_factory.mktemp("clips")
+    made: dict[str, Path] = {}
+
+    def copy_of(dest: Path, **options: object) -> Path:
+        key = f"{dest.suffix} {sorted(options.items())}"
+        if key not in made:
+            made[key] = make_clip(folder / f"{len(made)}{dest.suffix}", **options)  # type: ignore[arg-type]
+        shutil.copyfile(made[key], dest)
+        return dest
+
+    return copy_of
