@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,8 +23,8 @@ from axiomd.config import Config, load_config
 from tests.helpers import (
     ALL_JOBS,
     AMQP_BASE,
-    CONFIG_TEMPLATE,
     Daemon,
+    config_file,
     make_clip,
     noop_preset,
     rabbitmqctl,
@@ -85,19 +84,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a config file into tmp_path (drop root `comp`, store `store/`) and return it."""
 
     def write(db_url: str, broker_url: str = "", extra: str = "", **overrides: object) -> Path:
-        values: dict[str, object] = {
-            "db_url": db_url, "broker_url": broker_url, "prefix": f"t{uuid.uuid4().hex[:8]}",
-            "settle": 0.3, "rescan": 60, "sequence_settle": 0.8, "policy": "reject",
-            "max_attempts": 3, "lease": 30,
-            "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info", "extra_worker": "",
-            "extra_watch": "",
-        }
-        values.update(overrides)
-        text = textwrap.dedent(CONFIG_TEMPLATE.format(**values)) + textwrap.dedent(extra)
-        path = tmp_path / "axiomd.toml"
-        path.write_text(text)
-        (tmp_path / "drop" / "comp").mkdir(parents=True, exist_ok=True)
-        return path
+        return config_file(tmp_path, db_url, broker_url, extra, **overrides)
 
     return write
 

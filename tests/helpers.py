@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -327,6 +328,24 @@ jobs = {jobs}
 format = "json"
 level = "{level}"
 """
+
+
+def config_file(folder: Path, db_url: str, broker_url: str = "", extra: str = "",
+                **overrides: object) -> Path:
+    """`folder`/axiomd.toml (drop root `comp`, store `store/`), test timings unless given."""
+    values: dict[str, object] = {
+        "db_url": db_url, "broker_url": broker_url, "prefix": f"t{uuid.uuid4().hex[:8]}",
+        "settle": 0.3, "rescan": 60, "sequence_settle": 0.8, "policy": "reject",
+        "max_attempts": 3, "lease": 30,
+        "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info", "extra_worker": "",
+        "extra_watch": "",
+    }
+    values.update(overrides)
+    text = textwrap.dedent(CONFIG_TEMPLATE.format(**values)) + textwrap.dedent(extra)
+    path = folder / "axiomd.toml"
+    path.write_text(text)
+    (folder / "drop" / "comp").mkdir(parents=True, exist_ok=True)
+    return path
 
 
 ASSET = "TST_SQ010_SH0010_comp"
