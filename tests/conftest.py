@@ -24,10 +24,10 @@ from tests.helpers import (
     ALL_JOBS,
     AMQP_BASE,
     Daemon,
+    Vhosts,
     config_file,
     make_clip,
     noop_preset,
-    rabbitmqctl,
 )
 
 PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -94,20 +94,25 @@ def config(write_config: Callable[..., Path], db_url: str) -> Config:
     return load_config(write_config(db_url))
 
 
+@pytest.fixture(scope="session")
+def vhosts() -> Iterator[Vhosts]:
+    pool = Vhosts()
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def broker_url() -> Iterator[str]:
-    """A RabbitMQ vhost of this test's own, deleted afterwards."""
+def broker_url(vhosts: Vhosts) -> Iterator[str]:
+    """A RabbitMQ vhost of this test's own (never used before), deleted afterwards."""
     import pika
 
-    vhost = f"axt-{uuid.uuid4().hex[:10]}"
     try:
         pika.BlockingConnection(pika.URLParameters(f"{AMQP_BASE}/%2F")).close()
     except Exception as exc:
         pytest.fail(f"RabbitMQ is required for the tests and is not reachable: {exc}")
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    vhost = vhosts.take()
     yield f"{AMQP_BASE}/{vhost}"
-    rabbitmqctl("delete_vhost", vhost)
+    vhosts.give_back(vhost)
 
 
 @pytest.fixture
