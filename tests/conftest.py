@@ -6,9 +6,7 @@ must mean the behaviour was checked against PostgreSQL and RabbitMQ.
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,14 +21,17 @@ from axiomd.config import Config, load_config
 from tests.helpers import (
     ALL_JOBS,
     AMQP_BASE,
+    PG_ADMIN,
     Daemon,
-    Vhosts,
+    MadeAhead,
     config_file,
+    delete_vhost,
+    drop_database,
     make_clip,
+    make_database,
+    make_vhost,
     noop_preset,
 )
-
-PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _pg_admin() -> psycopg2.extensions.connection:
@@ -42,18 +43,20 @@ def _pg_admin() -> psycopg2.extensions.connection:
     return conn
 
 
+@pytest.fixture(scope="session")
+def databases() -> Iterator[MadeAhead]:
+    made = MadeAhead("databases", make_database, drop_database)
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A brand-new, empty PostgreSQL database for this test alone."""
-    name = f"axt_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+def pg_url(databases: MadeAhead) -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database for this test alone, dropped afterwards."""
+    _pg_admin().close()
+    name = databases.take()
+    yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    databases.give_back(name)
 
 
 @pytest.fixture
@@ -95,14 +98,14 @@ def config(write_config: Callable[..., Path], db_url: str) -> Config:
 
 
 @pytest.fixture(scope="session")
-def vhosts() -> Iterator[Vhosts]:
-    pool = Vhosts()
-    yield pool
-    pool.close()
+def vhosts() -> Iterator[MadeAhead]:
+    made = MadeAhead("vhosts", make_vhost, delete_vhost)
+    yield made
+    made.close()
 
 
 @pytest.fixture
-def broker_url(vhosts: Vhosts) -> Iterator[str]:
+def broker_url(vhosts: MadeAhead) -> Iterator[str]:
     """A RabbitMQ vhost of this test's own (never used before), deleted afterwards."""
     import pika
 

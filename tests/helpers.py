@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pika
+import psycopg2
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -41,6 +42,7 @@ from axiomd.consumers.runner import JobRunner
 from axiomd.store import Store, version_relpath
 
 AMQP_BASE = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 PROBE = [JobSpec("probe", "probe")]
 
@@ -146,45 +148,73 @@ def rabbitmqctl(*args: str) -> str:
     return result.stdout
 
 
-class Vhosts:
-    """Fresh RabbitMQ vhosts, made and deleted off the test's own time.
+class MadeAhead:
+    """Fresh server resources (databases, vhosts), one per test, made and removed off the
+    tests' own time.
 
-    Each `rabbitmqctl` call costs more than half a second, three per test. The next
-    vhost is made in the background while a test runs, and used ones are deleted there;
-    anything the background could not do (a test had RabbitMQ stopped) is done in the
+    Making or removing one costs a few tenths of a second (a `rabbitmqctl` call more
+    than half a second). The next one is made on a background thread while a test runs,
+    and used ones are removed there; each test still gets one nobody used before. What
+    the background could not do (a test had the server stopped) is done in the
     foreground instead, or at `close`.
     """
 
-    def __init__(self) -> None:
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhosts")
+    def __init__(self, kind: str, make: Callable[[], str], remove: Callable[[str], object]
+                 ) -> None:
+        self._make, self._remove = make, remove
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix=kind)
         self._next: Future[str] | None = None
-        self._deleting: list[tuple[str, Future[str]]] = []
-
-    @staticmethod
-    def _make() -> str:
-        vhost = f"axt-{uuid.uuid4().hex[:10]}"
-        rabbitmqctl("add_vhost", vhost)
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        return vhost
+        self._removing: list[tuple[str, Future[object]]] = []
 
     def take(self) -> str:
         ready, self._next = self._next, self._background.submit(self._make)
         if ready is not None:
-            with suppress(AssertionError):
+            with suppress(Exception):
                 return ready.result()
         return self._make()
 
-    def give_back(self, vhost: str) -> None:
-        self._deleting.append((vhost, self._background.submit(rabbitmqctl, "delete_vhost", vhost)))
+    def give_back(self, name: str) -> None:
+        self._removing.append((name, self._background.submit(self._remove, name)))
 
     def close(self) -> None:
         if self._next is not None:
-            with suppress(AssertionError):
+            with suppress(Exception):
                 self.give_back(self._next.result())
         self._background.shutdown(wait=True)
-        for vhost, deleted in self._deleting:
-            if deleted.exception() is not None:
-                rabbitmqctl("delete_vhost", vhost)
+        for name, removed in self._removing:
+            if removed.exception() is not None:
+                self._remove(name)
+
+
+def make_vhost() -> str:
+    vhost = f"axt-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    return vhost
+
+
+def delete_vhost(vhost: str) -> None:
+    rabbitmqctl("delete_vhost", vhost)
+
+
+def _pg_admin_run(statement: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def make_database() -> str:
+    name = f"axt_{uuid.uuid4().hex[:12]}"
+    _pg_admin_run(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    _pg_admin_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Daemon:
