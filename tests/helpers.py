@@ -224,6 +224,7 @@ class Daemon:
                  host: str | None = None, pid_one: bool = False) -> None:
         self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
         self.pid_one = pid_one
+        self._terminated = False
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = [sys.executable, "-m", "axiomd", "--config", str(config), *args]
         if host is not None:  # a separate host: its own UTS namespace and hostname
@@ -252,9 +253,11 @@ class Daemon:
 
     def terminate(self) -> None:
         """SIGTERM to axiomd itself: `unshare --fork` neither passes it on nor dies of it,
-        so a PID-1 daemon is signalled directly (as a container runtime does)."""
-        if self.proc.poll() is not None:
+        so a PID-1 daemon is signalled directly (as a container runtime does). Once only:
+        a second SIGTERM would tell the daemon to abort its current job."""
+        if self.proc.poll() is not None or self._terminated:
             return
+        self._terminated = True
         target = self.proc.pid
         if self.pid_one:
             children = Path(f"/proc/{target}/task/{target}/children")
