@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from axiomd.consumers.ffmpeg_args import summarize_probe
 from axiomd.consumers.review import ReviewFilters
 
 PATCH = 16
@@ -70,6 +71,27 @@ def probe_video(path: Path) -> dict:
                           "-count_frames", "-print_format", "json", str(path)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)["streams"][0]
+
+
+def summary(path: Path) -> dict:
+    """The probe summary a worker would hand `review_filters` for this file."""
+    raw = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                          "-show_streams", str(path)], check=True, capture_output=True,
+                         text=True).stdout
+    return summarize_probe(json.loads(raw))
+
+
+def float_image(width: int, height: int, alpha: bool = False) -> dict:
+    """The probe summary of a float EXR of this size (what `write_exr` makes)."""
+    pix_fmt = "gbrapf32le" if alpha else "gbrpf32le"
+    return {"width": width, "height": height, "streams": [{"type": "video", "pix_fmt": pix_fmt}]}
+
+
+def tags(path: Path) -> tuple[str | None, str | None, str | None, str | None]:
+    """The first video stream's primaries, transfer, matrix and range tags."""
+    info = probe_video(path)
+    return (info.get("color_primaries"), info.get("color_transfer"), info.get("color_space"),
+            info.get("color_range"))
 
 
 def render(source: Path, output: Path, filters: ReviewFilters, scale: str | None = None,

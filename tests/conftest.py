@@ -6,9 +6,7 @@ must mean the behaviour was checked against PostgreSQL and RabbitMQ.
 
 from __future__ import annotations
 
-import os
-import textwrap
-import uuid
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,9 +18,20 @@ from axiomd.app import App
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
 from axiomd.config import Config, load_config
-from tests.helpers import ALL_JOBS, AMQP_BASE, CONFIG_TEMPLATE, Daemon, noop_preset, rabbitmqctl
-
-PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.helpers import (
+    ALL_JOBS,
+    AMQP_BASE,
+    PG_ADMIN,
+    Daemon,
+    MadeAhead,
+    config_file,
+    delete_vhost,
+    drop_database,
+    make_clip,
+    make_database,
+    make_vhost,
+    noop_preset,
+)
 
 
 def _pg_admin() -> psycopg2.extensions.connection:
@@ -34,18 +43,20 @@ def _pg_admin() -> psycopg2.extensions.connection:
     return conn
 
 
+@pytest.fixture(scope="session")
+def databases() -> Iterator[MadeAhead]:
+    made = MadeAhead("databases", make_database, drop_database)
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A brand-new, empty PostgreSQL database for this test alone."""
-    name = f"axt_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+def pg_url(databases: MadeAhead) -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database for this test alone, dropped afterwards."""
+    _pg_admin().close()
+    name = databases.take()
+    yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    databases.give_back(name)
 
 
 @pytest.fixture
@@ -76,18 +87,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a config file into tmp_path (drop root `comp`, store `store/`) and return it."""
 
     def write(db_url: str, broker_url: str = "", extra: str = "", **overrides: object) -> Path:
-        values: dict[str, object] = {
-            "db_url": db_url, "broker_url": broker_url, "prefix": f"t{uuid.uuid4().hex[:8]}",
-            "settle": 0.3, "rescan": 60, "sequence_settle": 0.8, "policy": "reject",
-            "max_attempts": 3, "lease": 30,
-            "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info", "extra_worker": "",
-        }
-        values.update(overrides)
-        text = textwrap.dedent(CONFIG_TEMPLATE.format(**values)) + textwrap.dedent(extra)
-        path = tmp_path / "axiomd.toml"
-        path.write_text(text)
-        (tmp_path / "drop" / "comp").mkdir(parents=True, exist_ok=True)
-        return path
+        return config_file(tmp_path, db_url, broker_url, extra, **overrides)
 
     return write
 
@@ -97,20 +97,25 @@ def config(write_config: Callable[..., Path], db_url: str) -> Config:
     return load_config(write_config(db_url))
 
 
+@pytest.fixture(scope="session")
+def vhosts() -> Iterator[MadeAhead]:
+    made = MadeAhead("vhosts", make_vhost, delete_vhost)
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def broker_url() -> Iterator[str]:
-    """A RabbitMQ vhost of this test's own, deleted afterwards."""
+def broker_url(vhosts: MadeAhead) -> Iterator[str]:
+    """A RabbitMQ vhost of this test's own (never used before), deleted afterwards."""
     import pika
 
-    vhost = f"axt-{uuid.uuid4().hex[:10]}"
     try:
         pika.BlockingConnection(pika.URLParameters(f"{AMQP_BASE}/%2F")).close()
     except Exception as exc:
         pytest.fail(f"RabbitMQ is required for the tests and is not reachable: {exc}")
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    vhost = vhosts.take()
     yield f"{AMQP_BASE}/{vhost}"
-    rabbitmqctl("delete_vhost", vhost)
+    vhosts.give_back(vhost)
 
 
 @pytest.fixture
@@ -125,6 +130,8 @@ def daemons() -> Iterator[Callable[..., Daemon]]:
         return daemon
 
     yield start
+    for daemon in started:  # all told at once: they shut down side by side
+        daemon.terminate()
     for daemon in started:
         daemon.stop()
 
@@ -153,3 +160,20 @@ def app(write_config: Callable[..., Path], sqlite_url: str) -> Iterator[App]:
     schema.upgrade(application.engine)
     yield application
     application.close()
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`make_clip(dest, ...)`, each distinct clip encoded once per run: encoding is the
+    slow part, and every test gets a copy of its own to move, cut or ingest."""
+    folder = tmp_path_factory.mktemp("clips")
+    made: dict[str, Path] = {}
+
+    def copy_of(dest: Path, **options: object) -> Path:
+        key = f"{dest.suffix} {sorted(options.items())}"
+        if key not in made:
+            made[key] = make_clip(folder / f"{len(made)}{dest.suffix}", **options)  # type: ignore[arg-type]
+        shutil.copyfile(made[key], dest)
+        return dest
+
+    return copy_of

@@ -8,16 +8,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pika
+import psycopg2
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -38,6 +42,7 @@ from axiomd.consumers.runner import JobRunner
 from axiomd.store import Store, version_relpath
 
 AMQP_BASE = os.environ.get("AXIOMD_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+PG_ADMIN = os.environ.get("AXIOMD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 PROBE = [JobSpec("probe", "probe")]
 
@@ -143,12 +148,83 @@ def rabbitmqctl(*args: str) -> str:
     return result.stdout
 
 
+class MadeAhead:
+    """Fresh server resources (databases, vhosts), one per test, made and removed off the
+    tests' own time.
+
+    Making or removing one costs a few tenths of a second (a `rabbitmqctl` call more
+    than half a second). The next one is made on a background thread while a test runs,
+    and used ones are removed there; each test still gets one nobody used before. What
+    the background could not do (a test had the server stopped) is done in the
+    foreground instead, or at `close`.
+    """
+
+    def __init__(self, kind: str, make: Callable[[], str], remove: Callable[[str], object]
+                 ) -> None:
+        self._make, self._remove = make, remove
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix=kind)
+        self._next: Future[str] | None = None
+        self._removing: list[tuple[str, Future[object]]] = []
+
+    def take(self) -> str:
+        ready, self._next = self._next, self._background.submit(self._make)
+        if ready is not None:
+            with suppress(Exception):
+                return ready.result()
+        return self._make()
+
+    def give_back(self, name: str) -> None:
+        self._removing.append((name, self._background.submit(self._remove, name)))
+
+    def close(self) -> None:
+        if self._next is not None:
+            with suppress(Exception):
+                self.give_back(self._next.result())
+        self._background.shutdown(wait=True)
+        for name, removed in self._removing:
+            if removed.exception() is not None:
+                self._remove(name)
+
+
+def make_vhost() -> str:
+    vhost = f"axt-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    return vhost
+
+
+def delete_vhost(vhost: str) -> None:
+    rabbitmqctl("delete_vhost", vhost)
+
+
+def _pg_admin_run(statement: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def make_database() -> str:
+    name = f"axt_{uuid.uuid4().hex[:12]}"
+    _pg_admin_run(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    _pg_admin_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 class Daemon:
     """A real axiomd process, its output in a log file the test can read."""
 
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None,
                  host: str | None = None, pid_one: bool = False) -> None:
         self.log_path = config.parent / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
+        self.pid_one = pid_one
+        self._terminated = False
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = [sys.executable, "-m", "axiomd", "--config", str(config), *args]
         if host is not None:  # a separate host: its own UTS namespace and hostname
@@ -175,14 +251,28 @@ class Daemon:
         self.proc.kill()
         self.proc.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM to axiomd itself: `unshare --fork` neither passes it on nor dies of it,
+        so a PID-1 daemon is signalled directly (as a container runtime does). Once only:
+        a second SIGTERM would tell the daemon to abort its current job."""
+        if self.proc.poll() is not None or self._terminated:
+            return
+        self._terminated = True
+        target = self.proc.pid
+        if self.pid_one:
+            children = Path(f"/proc/{target}/task/{target}/children")
+            with suppress(OSError, ValueError, IndexError):
+                target = int(children.read_text().split()[0])
+        with suppress(ProcessLookupError):
+            os.kill(target, signal.SIGTERM)
+
     def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self._log.close()
         return self.proc.returncode
 
@@ -281,6 +371,7 @@ root = "store"
 settle_seconds = {settle}
 rescan_seconds = {rescan}
 sequence_settle_seconds = {sequence_settle}
+{extra_watch}
 
 [[watch.roots]]
 name = "comp"
@@ -312,6 +403,24 @@ jobs = {jobs}
 format = "json"
 level = "{level}"
 """
+
+
+def config_file(folder: Path, db_url: str, broker_url: str = "", extra: str = "",
+                **overrides: object) -> Path:
+    """`folder`/axiomd.toml (drop root `comp`, store `store/`), test timings unless given."""
+    values: dict[str, object] = {
+        "db_url": db_url, "broker_url": broker_url, "prefix": f"t{uuid.uuid4().hex[:8]}",
+        "settle": 0.3, "rescan": 60, "sequence_settle": 0.8, "policy": "reject",
+        "max_attempts": 3, "lease": 30,
+        "retry_delays": "[0.2, 0.5]", "jobs": '["probe"]', "level": "info", "extra_worker": "",
+        "extra_watch": "",
+    }
+    values.update(overrides)
+    text = textwrap.dedent(CONFIG_TEMPLATE.format(**values)) + textwrap.dedent(extra)
+    path = folder / "axiomd.toml"
+    path.write_text(text)
+    (folder / "drop" / "comp").mkdir(parents=True, exist_ok=True)
+    return path
 
 
 ASSET = "TST_SQ010_SH0010_comp"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from tests.helpers import run_cli
 
@@ -17,10 +18,10 @@ ASSET = "TST_SQ010_SH0010_comp"
 
 
 @pytest.fixture
-def cfg(write_config: Callable[..., Path], db_url: str) -> Path:
-    path = write_config(db_url)
-    run_cli("db", "upgrade", config=path, check=True)
-    return path
+def cfg(write_config: Callable[..., Path], db_url: str, engine: Engine) -> Path:
+    """A config on this test's catalog, its schema made in-process (by `engine`) rather
+    than by one more `axiomd db upgrade` process per test."""
+    return write_config(db_url)
 
 
 def _file(tmp_path: Path, name: str, content: bytes | None = None) -> Path:

@@ -28,11 +28,13 @@ from axiomd.errors import ConfigError
 from tests.colortools import (
     decode_rgb,
     ffmpeg,
+    float_image,
     patch_centres,
     patches,
     probe_video,
     read_png,
     render,
+    tags,
     write_exr,
 )
 
@@ -97,8 +99,7 @@ def test_display_lut_is_baked_once_then_read_from_the_cache(tmp_path: Path) -> N
 def test_linear_grey_card_thumbnail_matches_ocio(tmp_path: Path) -> None:
     """A 0.18 scene-linear EXR grey card becomes the display code OCIO gives, not ~25."""
     exr = write_exr(tmp_path / "grey.exr", np.full((240, 320, 3), 0.18, dtype=np.float32))
-    rf = review_filters({"width": 320, "height": 240, "streams": [
-        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "still", tmp_path / "lut")
+    rf = review_filters(float_image(320, 240), "exr", SETTINGS, "still", tmp_path / "lut")
     png = read_png(render(exr, tmp_path / "thumb.png", rf))
     want = _expected(np.array([[0.18] * 3]))[0]
     assert np.abs(png - want).max() <= 1
@@ -109,8 +110,7 @@ def test_linear_grey_card_thumbnail_matches_ocio(tmp_path: Path) -> None:
 def test_patches_in_thumbnail_match_ocio_within_tolerance(tmp_path: Path) -> None:
     """Neutrals within 1 code and saturated colours within 2 codes of OCIO's processor."""
     exr = write_exr(tmp_path / "patches.exr", patches(COLOURS))
-    rf = review_filters({"width": 128, "height": 96, "streams": [
-        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "still", tmp_path / "lut")
+    rf = review_filters(float_image(128, 96), "exr", SETTINGS, "still", tmp_path / "lut")
     got = patch_centres(read_png(render(exr, tmp_path / "thumb.png", rf)), len(COLOURS))
     error = np.abs(got - _expected(COLOURS)).max(axis=1)
     assert error[: len(NEUTRALS)].max() <= 1, error
@@ -120,8 +120,7 @@ def test_patches_in_thumbnail_match_ocio_within_tolerance(tmp_path: Path) -> Non
 def test_patches_in_h264_proxy_match_ocio_within_tolerance(tmp_path: Path) -> None:
     """The proxy, decoded with its BT.709 limited-range matrix, is within 4 codes of OCIO."""
     exr = write_exr(tmp_path / "patches.exr", patches(COLOURS))
-    rf = review_filters({"width": 128, "height": 96, "streams": [
-        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "proxy", tmp_path / "lut")
+    rf = review_filters(float_image(128, 96), "exr", SETTINGS, "proxy", tmp_path / "lut")
     proxy = render(exr, tmp_path / "proxy.mp4", rf, input_args=("-loop", "1", "-t", "0.5"))
     got = patch_centres(decode_rgb(proxy), len(COLOURS))
     error = np.abs(got - _expected(COLOURS)).max(axis=1)
@@ -131,11 +130,9 @@ def test_patches_in_h264_proxy_match_ocio_within_tolerance(tmp_path: Path) -> No
 def test_proxy_of_an_exr_is_tagged_bt709_limited(tmp_path: Path) -> None:
     """Whatever the source, the proxy says BT.709 primaries, transfer, matrix, tv range."""
     exr = write_exr(tmp_path / "grey.exr", np.full((96, 128, 3), 0.18, dtype=np.float32))
-    rf = review_filters({"width": 128, "height": 96, "streams": [
-        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "proxy", tmp_path / "lut")
-    info = probe_video(render(exr, tmp_path / "p.mp4", rf, input_args=("-loop", "1", "-t", "0.2")))
-    assert (info["color_primaries"], info["color_transfer"], info["color_space"],
-            info["color_range"]) == ("bt709", "bt709", "bt709", "tv")
+    rf = review_filters(float_image(128, 96), "exr", SETTINGS, "proxy", tmp_path / "lut")
+    proxy = render(exr, tmp_path / "p.mp4", rf, input_args=("-loop", "1", "-t", "0.2"))
+    assert tags(proxy) == ("bt709", "bt709", "bt709", "tv")
 
 
 def test_log_dpx_input_goes_through_ocio_without_a_shaper(tmp_path: Path) -> None:
@@ -155,9 +152,8 @@ def test_log_dpx_input_goes_through_ocio_without_a_shaper(tmp_path: Path) -> Non
 def test_lut_paths_with_quotes_colons_brackets_work_in_the_filter_graph(tmp_path: Path) -> None:
     """A store under a folder like `it's: [dailies], a;b` still feeds ffmpeg its LUTs."""
     exr = write_exr(tmp_path / "grey.exr", np.full((96, 128, 3), 0.18, dtype=np.float32))
-    rf = review_filters({"width": 128, "height": 96, "streams": [
-        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "still",
-        tmp_path / "it's: [dailies], a;b" / "lut")
+    rf = review_filters(float_image(128, 96), "exr", SETTINGS, "still",
+                        tmp_path / "it's: [dailies], a;b" / "lut")
     png = read_png(render(exr, tmp_path / "thumb.png", rf))
     assert np.abs(png - _expected(np.array([[0.18] * 3]))[0]).max() <= 1
 
@@ -169,8 +165,7 @@ def test_exr_sequence_through_the_proxy_command_is_colour_managed(tmp_path: Path
 
     for frame in (1001, 1002, 1003):
         write_exr(tmp_path / f"plate.{frame}.exr", np.full((96, 128, 3), 0.18, np.float32))
-    rf = review_filters({"width": 128, "height": 96, "streams": [
-        {"type": "video", "pix_fmt": "gbrpf32le"}]}, "exr", SETTINGS, "proxy", tmp_path / "lut")
+    rf = review_filters(float_image(128, 96), "exr", SETTINGS, "proxy", tmp_path / "lut")
     out = tmp_path / "proxy.mp4"
     args = proxy_args(tmp_path / "plate.####.exr", out, {"max_width": 1920}, {"fps": 24},
                       has_audio=False)

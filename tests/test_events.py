@@ -168,13 +168,20 @@ def test_a_slow_receiver_does_not_delay_another_and_filters_hold(
 # -- RabbitMQ --------------------------------------------------------------------------
 
 
+_ONE_CHANGE_AT_A_TIME = threading.Lock()
+
+
 def make_changes(engine: Engine, count: int) -> None:
-    """`count` versions made, completed and approved: three events each, with outbox rows."""
+    """`count` versions made, completed and approved: three events each, with outbox rows.
+
+    Two threads may make changes at once; each change is whole before the other thread's
+    next one, or one could claim the other's job and review a version still processing."""
     for _ in range(count):
-        v = allocate_version(engine, new_version(ASSET), NOOP, with_outbox=True)
-        job = jobs.claim_next(engine, "me", 60)
-        assert job is not None and jobs.complete(engine, job.id, "me", with_outbox=True)
-        reviews.review(engine, ASSET, v.number, "approve", "sup", with_outbox=True)
+        with _ONE_CHANGE_AT_A_TIME:
+            v = allocate_version(engine, new_version(ASSET), NOOP, with_outbox=True)
+            job = jobs.claim_next(engine, "me", 60)
+            assert job is not None and jobs.complete(engine, job.id, "me", with_outbox=True)
+            reviews.review(engine, ASSET, v.number, "approve", "sup", with_outbox=True)
 
 
 def unsent(engine: Engine) -> int:

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from axiomd.broker import Topology
-from axiomd.catalog import heartbeats
+from axiomd.catalog import heartbeats, schema
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import utcnow
 from axiomd.config import load_config
@@ -24,8 +24,9 @@ ASSET = "TST_SQ010_SH0010_comp"
 
 def _setup(write_config: Callable[..., Path], db: str, broker: str = "") -> tuple[Path, Engine]:
     config = write_config(db, broker, extra="[status]\nstale_heartbeat_seconds = 30\n")
-    run_cli("db", "upgrade", config=config, check=True)
-    return config, make_engine(load_config(config).database_url)
+    engine = make_engine(load_config(config).database_url)
+    schema.upgrade(engine)  # in-process: the commands under test are what run as processes
+    return config, engine
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -102,17 +102,25 @@ def test_relay_gives_up_on_a_batch_rabbitmq_never_confirms(
                             .where(outbox_t.c.sent_at.is_(None))).scalar() == 10
 
 
+def _worker_killed_mid_job(config: Path, engine: Engine, daemons: Callable[..., Daemon],
+                           hosts: tuple[str | None, str | None] = (None, None)) -> Daemon:
+    """One job, its worker killed (-9) while running it, a second worker started (on
+    `hosts[1]`) and the job done: that second worker."""
+    add_versions(engine, config, 1)
+    daemons(config, "relay")
+    first = daemons(config, "worker", host=hosts[0])
+    wait_for(lambda: job_states(engine) == [("running", 1)], 30, "the job to start")
+    first.kill()
+    second = daemons(config, "worker", host=hosts[1])
+    wait_for(lambda: all_done(engine), 60, "the job to be done by the second worker")
+    return second
+
+
 def test_killed_worker_job_is_redelivered_and_completes_once(
         noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """kill -9 mid-job: the lease runs out, the job runs again and is done exactly once."""
     config, engine = noop_pipeline(sleep=3.0, lease=2)
-    add_versions(engine, config, 1)
-    daemons(config, "relay")
-    first = daemons(config, "worker")
-    wait_for(lambda: job_states(engine) == [("running", 1)], 30, "the job to start")
-    first.kill()
-    second = daemons(config, "worker")
-    wait_for(lambda: all_done(engine), 60, "the job to be done after redelivery")
+    second = _worker_killed_mid_job(config, engine, daemons)
     assert job_states(engine) == [("done", 2)]
     done = [e for e in second.events() if e.get("event") == "job.done"]
     assert len(done) == 1
@@ -246,13 +254,7 @@ def test_a_job_whose_worker_died_on_this_host_is_taken_over_at_once(
         noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """The redelivered message is run as soon as it arrives, not when the lease runs out."""
     config, engine = noop_pipeline(sleep=4.0, lease=300)
-    add_versions(engine, config, 1)
-    daemons(config, "relay")
-    first = daemons(config, "worker")
-    wait_for(lambda: job_states(engine) == [("running", 1)], 30, "the job to start")
-    first.kill()
-    second = daemons(config, "worker")
-    wait_for(lambda: all_done(engine), 30, "the job to be taken over and done")
+    second = _worker_killed_mid_job(config, engine, daemons)
     assert job_states(engine) == [("done", 2)]
     assert any(e.get("event") == "job.taken_over" for e in second.events())
 
@@ -261,12 +263,6 @@ def test_a_job_whose_worker_host_went_silent_is_taken_over_before_its_lease_ends
         noop_pipeline: Callable[..., tuple[Path, Engine]], daemons: Callable[..., Daemon]) -> None:
     """Another host's worker is known dead once its heartbeat has been silent long enough."""
     config, engine = noop_pipeline(sleep=4.0, lease=300, extra_worker="takeover_after_seconds = 10")
-    add_versions(engine, config, 1)
-    daemons(config, "relay")
-    first = daemons(config, "worker", host="workera")
-    wait_for(lambda: job_states(engine) == [("running", 1)], 30, "the job to start")
-    first.kill()
-    second = daemons(config, "worker", host="workerb")
-    wait_for(lambda: all_done(engine), 60, "the job to be taken over and done")
+    second = _worker_killed_mid_job(config, engine, daemons, hosts=("workera", "workerb"))
     assert job_states(engine) == [("done", 2)]
     assert any(e.get("event") == "job.taken_over" for e in second.events())

@@ -69,9 +69,7 @@ def test_a_dead_hosts_claims_are_adopted_by_a_live_watcher(
         write_config: Callable[..., Path], daemons: Callable[..., Daemon], pg_url: str,
         tmp_path: Path) -> None:
     """hostB is killed for good while it holds claims; hostA finishes or returns them all."""
-    config = write_config(pg_url, settle=0.2, extra="")
-    text = config.read_text().replace("[watch]\n", "[watch]\nadopt_after_seconds = 3\n", 1)
-    config.write_text(text)
+    config = write_config(pg_url, settle=0.2, extra_watch="adopt_after_seconds = 3")
     engine = make_engine(pg_url)
     schema.upgrade(engine)
     drop = tmp_path / "drop" / "comp"

@@ -13,7 +13,6 @@ from axiomd.qc import QcSpec, qc_findings, sequence_findings
 from tests.helpers import (
     ASSET,
     ingest,
-    make_clip,
     run_all_jobs,
 )
 
@@ -45,10 +44,11 @@ def _app(write_config: Callable[..., Path], db_url: str, policy: str) -> App:
 
 
 def test_off_spec_version_completes_with_qc_warnings_stored(
-        write_config: Callable[..., Path], sqlite_url: str, tmp_path: Path) -> None:
+        write_config: Callable[..., Path], sqlite_url: str, tmp_path: Path,
+        clip: Callable[..., Path]) -> None:
     """Policy warn: the version completes and its media carries the findings."""
     app = _app(write_config, sqlite_url, "warn")
-    ingest(app, make_clip(tmp_path / f"{ASSET}_v001.mov", size="1280x720", rate=25))
+    ingest(app, clip(tmp_path / f"{ASSET}_v001.mov", size="1280x720", rate=25, seconds=1))
     run_all_jobs(app)
     version = get_version(app.engine, ASSET, 1)
     assert version.status == "complete"
@@ -59,10 +59,11 @@ def test_off_spec_version_completes_with_qc_warnings_stored(
 
 
 def test_off_spec_version_fails_under_reject_policy_with_the_reason(
-        write_config: Callable[..., Path], sqlite_url: str, tmp_path: Path) -> None:
+        write_config: Callable[..., Path], sqlite_url: str, tmp_path: Path,
+        clip: Callable[..., Path]) -> None:
     """Policy reject: the probe job fails for good and the version says why."""
     app = _app(write_config, sqlite_url, "reject")
-    ingest(app, make_clip(tmp_path / f"{ASSET}_v001.mov", size="1280x720", rate=24))
+    ingest(app, clip(tmp_path / f"{ASSET}_v001.mov", size="1280x720", rate=24, seconds=1))
     run_all_jobs(app)
     version = get_version(app.engine, ASSET, 1)
     assert version.status == "failed"

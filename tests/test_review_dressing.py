@@ -6,7 +6,6 @@ drawtext drawing the expected literal string with expansion off.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from itertools import pairwise
 from pathlib import Path
@@ -24,10 +23,9 @@ from axiomd.consumers.dressing import (
     burn_in_text,
     keyframe_args,
 )
-from axiomd.consumers.ffmpeg_args import summarize_probe
 from axiomd.consumers.review import review_filters
 from axiomd.errors import ConfigError
-from tests.colortools import ffmpeg, probe_video, render
+from tests.colortools import ffmpeg, probe_video, render, summary
 
 FIELDS = ReviewFields(asset="TST_SQ010_SH0010_comp", version="v003", first_frame=1001,
                       last_frame=1003, fps=24.0, timecode="01:00:00:00",
@@ -97,19 +95,12 @@ def _clip(path: Path, seconds: float = 3.0) -> Path:
     return path
 
 
-def _summary(path: Path) -> dict:
-    raw = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                          "-show_streams", str(path)], check=True, capture_output=True,
-                         text=True).stdout
-    return summarize_probe(json.loads(raw))
-
-
 def test_slate_is_an_extra_first_frame_without_burn_ins(tmp_path: Path) -> None:
     """With a slate the proxy has one more frame; the first is black with centred text."""
     clip = _clip(tmp_path / "c.mp4", 1.0)
     dressing = Dressing.from_options({"slate": True, "slate_note": "fix the edge: 50%",
                                       "burn_in": True})
-    rf = review_filters(_summary(clip), ".mp4", ColorSettings(), "proxy", tmp_path / "lut",
+    rf = review_filters(summary(clip), ".mp4", ColorSettings(), "proxy", tmp_path / "lut",
                         dressing, FIELDS, tmp_path)
     proxy = render(clip, tmp_path / "p.mp4", rf, extra=("-af", ",".join(rf.audio)))
     assert int(probe_video(proxy)["nb_read_frames"]) == 25
@@ -125,7 +116,7 @@ def test_slate_is_an_extra_first_frame_without_burn_ins(tmp_path: Path) -> None:
 def test_proxy_has_at_least_one_keyframe_per_second_by_default(tmp_path: Path) -> None:
     """A 3 s proxy has a keyframe at 0, 1 and 2 s or more often."""
     clip = _clip(tmp_path / "c.mp4")
-    rf = review_filters(_summary(clip), ".mp4", ColorSettings(), "proxy", tmp_path / "lut",
+    rf = review_filters(summary(clip), ".mp4", ColorSettings(), "proxy", tmp_path / "lut",
                         Dressing(), FIELDS, tmp_path)
     proxy = render(clip, tmp_path / "p.mp4", rf)
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame",

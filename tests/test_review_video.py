@@ -3,8 +3,6 @@ background: every proxy leaves tagged BT.709 limited range."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +10,17 @@ import pytest
 
 from axiomd.color import ColorSettings
 from axiomd.consumers.dressing import Dressing
-from axiomd.consumers.ffmpeg_args import summarize_probe
 from axiomd.consumers.review import review_filters
 from tests.colortools import (
     decode_rgb,
     ffmpeg,
+    float_image,
     patch_centres,
     patches,
-    probe_video,
     read_png,
     render,
+    summary,
+    tags,
     write_exr,
 )
 
@@ -30,19 +29,6 @@ RAMP = np.linspace(0, 0.9, 10)[:, None].repeat(3, 1)
 CHART = np.concatenate([RAMP, np.random.default_rng(3).uniform(0.05, 0.85, (30, 3))])
 REC709_OUT = ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
               "-color_range", "tv"]
-
-
-def _summary(path: Path) -> dict:
-    raw = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                          "-show_streams", str(path)], check=True, capture_output=True,
-                         text=True).stdout
-    return summarize_probe(json.loads(raw))
-
-
-def _tags(path: Path) -> tuple[str, str, str, str]:
-    info = probe_video(path)
-    return (info.get("color_primaries"), info.get("color_transfer"), info.get("color_space"),
-            info.get("color_range"))
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +56,7 @@ def _hdr(master: Path, out: Path, transfer: str) -> Path:
 
 
 def _proxy(source: Path, out: Path, settings: ColorSettings = SETTINGS) -> tuple[Path, dict]:
-    rf = review_filters(_summary(source), source.suffix, settings, "proxy", out.parent / "lut")
+    rf = review_filters(summary(source), source.suffix, settings, "proxy", out.parent / "lut")
     return render(source, out, rf), rf.record
 
 
@@ -88,13 +74,13 @@ def test_pq_clip_of_sdr_content_tone_maps_close_to_the_bt709_master(master: Path
 def test_proxy_of_a_pq_clip_is_tagged_bt709(master: Path, tmp_path: Path) -> None:
     """An 8-bit proxy of HDR10 material no longer claims to be HDR."""
     proxy, _ = _proxy(_hdr(master, tmp_path / "pq.mkv", "smpte2084"), tmp_path / "p.mp4")
-    assert _tags(proxy) == ("bt709", "bt709", "bt709", "tv")
+    assert tags(proxy) == ("bt709", "bt709", "bt709", "tv")
 
 
 def test_hlg_clip_tone_maps_to_tagged_bt709(master: Path, tmp_path: Path) -> None:
     """HLG is tone-mapped too, and its proxy is within 3 codes of the master's grey ramp."""
     proxy, record = _proxy(_hdr(master, tmp_path / "hlg.mkv", "arib-std-b67"), tmp_path / "h.mp4")
-    assert _tags(proxy) == ("bt709", "bt709", "bt709", "tv")
+    assert tags(proxy) == ("bt709", "bt709", "bt709", "tv")
     want = patch_centres(decode_rgb(master, 5), len(RAMP))
     assert np.abs(patch_centres(decode_rgb(proxy, 5), len(RAMP)) - want).max() <= 3
     assert record["source"] == "HLG bt2020"
@@ -113,10 +99,10 @@ def test_untagged_clip_is_treated_as_bt709_and_recorded_so(tmp_path: Path) -> No
     clip = tmp_path / "untagged.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=24:d=1", "-pix_fmt", "yuv420p",
            "-c:v", "libx264", "-preset", "ultrafast", str(clip))
-    assert _tags(clip)[:3] == (None, None, None)
+    assert tags(clip)[:3] == (None, None, None)
     proxy, record = _proxy(clip, tmp_path / "p.mp4")
     assert record["source"] == "untagged, treated as BT.709"
-    assert _tags(proxy) == ("bt709", "bt709", "bt709", "tv")
+    assert tags(proxy) == ("bt709", "bt709", "bt709", "tv")
 
 
 def _disk(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +117,7 @@ def test_alpha_exr_disk_is_visible_over_the_background(tmp_path: Path, backgroun
     outside is the background, so the matte is seen."""
     alpha, grey = _disk()
     exr = write_exr(tmp_path / "disk.exr", grey * alpha[..., None], alpha)
-    info = {"width": 64, "height": 64, "streams": [{"type": "video", "pix_fmt": "gbrapf32le"}]}
-    rf = review_filters(info, "exr", SETTINGS, "still", tmp_path / "lut",
+    rf = review_filters(float_image(64, 64, alpha=True), "exr", SETTINGS, "still", tmp_path / "lut",
                         Dressing(alpha_background=background))
     image = read_png(render(exr, tmp_path / "t.png", rf))
     centre, corner = image[32, 32], image[:8, :8].reshape(-1, 3)
@@ -148,12 +133,12 @@ def test_prores_4444_alpha_disk_composited_in_the_proxy(tmp_path: Path) -> None:
            "format=yuva444p,geq=lum='lum(X,Y)':cb=128:cr=128:"
            "a='if(lt(hypot(X-160,Y-120),60),255,0)'", "-c:v", "prores_ks", "-profile:v", "4444",
            "-pix_fmt", "yuva444p10le", str(clip))
-    rf = review_filters(_summary(clip), ".mov", SETTINGS, "proxy", tmp_path / "lut",
+    rf = review_filters(summary(clip), ".mov", SETTINGS, "proxy", tmp_path / "lut",
                         Dressing(alpha_background="black"))
     proxy = render(clip, tmp_path / "p.mp4", rf)
     image = decode_rgb(proxy, 3)
     assert image[120, 160].min() >= 230 and image[10, 10].max() <= 4
-    assert _tags(proxy) == ("bt709", "bt709", "bt709", "tv")
+    assert tags(proxy) == ("bt709", "bt709", "bt709", "tv")
 
 
 def test_png_without_a_configured_space_thumbnails_unchanged(tmp_path: Path) -> None:
@@ -161,5 +146,5 @@ def test_png_without_a_configured_space_thumbnails_unchanged(tmp_path: Path) -> 
     png = tmp_path / "chart.png"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=128x96", "-frames:v", "1", "-pix_fmt", "rgb24",
            str(png))
-    rf = review_filters(_summary(png), ".png", SETTINGS, "still", tmp_path / "lut")
+    rf = review_filters(summary(png), ".png", SETTINGS, "still", tmp_path / "lut")
     assert np.array_equal(read_png(render(png, tmp_path / "t.png", rf)), read_png(png))

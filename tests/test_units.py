@@ -9,14 +9,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli, wait_for
+from tests.helpers import config_file, run_cli, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("axiomd-watcher.service", "axiomd-relay.service", "axiomd-worker@.service",
@@ -26,12 +25,14 @@ DAEMONS = ("axiomd-watcher.service", "axiomd-relay.service", "axiomd-worker@.ser
 MAX_EXPOSURE = 4.0
 
 
-@pytest.fixture
-def units(write_config: Callable[..., Path], tmp_path: Path) -> Path:
-    """The units `axiomd install-units` writes for a config with a textfile folder."""
-    config = write_config(f"sqlite:///{tmp_path / 'var' / 'catalog.db'}",
-                          extra=f'[status]\ntextfile_dir = "{tmp_path / "textfile"}"\n')
-    dest = tmp_path / "units"
+@pytest.fixture(scope="module")
+def units(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The units `axiomd install-units` writes for a config with a textfile folder (the
+    config's folder is `units.parent`); written once, the tests only read them."""
+    folder = tmp_path_factory.mktemp("units-config")
+    config = config_file(folder, f"sqlite:///{folder / 'var' / 'catalog.db'}",
+                         extra=f'[status]\ntextfile_dir = "{folder / "textfile"}"\n')
+    dest = folder / "units"
     run_cli("install-units", "--dest", str(dest), config=config, check=True)
     return dest
 
@@ -66,29 +67,30 @@ def test_each_service_is_rated_4_or_better_by_systemd_analyze_security(
 
 @pytest.mark.parametrize("name", DAEMONS)
 def test_daemons_wait_for_their_mounts_and_belong_to_axiomd_target(
-        units: Path, name: str, tmp_path: Path) -> None:
+        units: Path, name: str) -> None:
     """Store and drop roots are required mounts; the unit is PartOf and WantedBy axiomd.target."""
     unit = _unit(units / name)
     mounts = unit["Unit"]["RequiresMountsFor"].split()
-    assert str(tmp_path / "store") in mounts and str(tmp_path / "drop" / "comp") in mounts
+    folder = units.parent
+    assert str(folder / "store") in mounts and str(folder / "drop" / "comp") in mounts
     assert unit["Unit"]["PartOf"] == "axiomd.target"
     assert unit["Install"]["WantedBy"] == "axiomd.target"
     assert unit["Service"]["SyslogIdentifier"] == name.split("@")[0].removesuffix(".service")
     assert unit["Service"]["UMask"] == "0027"
 
 
-def test_the_api_unit_runs_axiomd_serve_with_the_config(units: Path, tmp_path: Path) -> None:
+def test_the_api_unit_runs_axiomd_serve_with_the_config(units: Path) -> None:
     """`axiomd-api.service` starts `axiomd --config CONFIG serve`."""
     exec_start = _unit(units / "axiomd-api.service")["Service"]["ExecStart"]
-    assert exec_start.endswith(f"--config {tmp_path / 'axiomd.toml'} serve")
+    assert exec_start.endswith(f"--config {units.parent / 'axiomd.toml'} serve")
 
 
 def test_the_metrics_timer_writes_the_textfile_folder_from_the_config(
-        units: Path, tmp_path: Path) -> None:
+        units: Path) -> None:
     """The oneshot writes `[status] textfile_dir`/axiomd.prom through status --output, every minute."""
     service = _unit(units / "axiomd-metrics.service")["Service"]
     assert service["Type"] == "oneshot"
-    textfile = tmp_path / "textfile"
+    textfile = units.parent / "textfile"
     assert service["ExecStart"].endswith(
         f"status --format prometheus --output {textfile / 'axiomd.prom'}")
     assert f"-{textfile}" in service["ReadWritePaths"].split()
@@ -182,7 +184,8 @@ def test_a_whole_pipeline_runs_within_the_units_limits(
     limited = subprocess.Popen(["unshare", "--mount", "sh", "-c", inner], stdout=log,
                                stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
-        time.sleep(3)
+        wait_for(lambda: '"watch.started"' in (tmp_path / "run.log").read_text(), 60,
+                 "axiomd run to start under the units' limits")
         (tmp_path / "drop" / "comp" / "TST_SQ010_SH0010_comp_v001.mov").write_bytes(
             clip.read_bytes())
 

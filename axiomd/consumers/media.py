@@ -21,7 +21,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from axiomd.catalog.jobs import ClaimedJob
-from axiomd.color import review_settings
 from axiomd.consumers import exr_header, mp4_index
 from axiomd.consumers.checks import (
     OutputFacts,
@@ -253,6 +252,8 @@ def _look(job: ClaimedJob, ctx: JobContext, source: Source, output: Output,
         date=datetime.now(UTC).strftime("%Y-%m-%d"), show=job.identity.get("show", ""))
     dressing = (Dressing.from_options(options, f"transcode.presets.{ctx.preset.name}")
                 if output == "proxy" else None)
+    from axiomd.color import review_settings  # numpy + OpenColorIO: only jobs with a look pay
+
     review = review_filters(source.summary, ext, review_settings(ctx.config.color), output,
                             lut_cache=ctx.store.root / ".cache" / "lut", dressing=dressing,
                             fields=fields, text_folder=text_folder)

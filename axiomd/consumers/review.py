@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from axiomd.color import BakedLut, ColorSettings, bake_display_lut
 from axiomd.consumers.dressing import (
     Dressing,
     ReviewFields,
@@ -29,6 +28,9 @@ from axiomd.consumers.dressing import (
     slate_text,
 )
 from axiomd.consumers.ffmpeg_args import filter_value
+
+if TYPE_CHECKING:  # numpy + OpenColorIO are imported only when a look is built
+    from axiomd.color import BakedLut, ColorSettings
 
 Output = Literal["proxy", "still"]
 
@@ -205,6 +207,8 @@ def review_filters(info: Mapping[str, Any], ext: str, settings: ColorSettings,
     dressing, `fields` says what to burn in and `text_folder` (a job's temporary folder)
     receives the drawtext files. The display LUT is baked on first use and cached.
     """
+    from axiomd.color import bake_display_lut
+
     space = input_space(settings, ext)
     lut = bake_display_lut(settings, space, lut_cache) if space is not None else None
     plan = color_filters(info, settings, ext, lut, output)

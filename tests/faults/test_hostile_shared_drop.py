@@ -67,7 +67,8 @@ def share(pg_url: str) -> Iterator[Share]:
         config.write_text(CONFIG_TEMPLATE.format(
             db_url=pg_url, broker_url="", prefix=f"t{tag}", settle=0.3, rescan=60,
             sequence_settle=0.8, policy="reject", max_attempts=3, lease=30,
-            retry_delays="[0.2]", jobs='["probe"]', level="info", extra_worker=""))
+            retry_delays="[0.2]", jobs='["probe"]', level="info", extra_worker="",
+            extra_watch=""))
         yield Share(base, drop, store, config, daemon_user, pwd.getpwnam(artist).pw_uid, gid)
     finally:
         shutil.rmtree(base, ignore_errors=True)

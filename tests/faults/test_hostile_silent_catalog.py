@@ -132,7 +132,7 @@ def test_watcher_stuck_on_a_silent_catalog_stops_pinging_the_watchdog_and_recove
     wait_for(lambda: any(e.get("event") == "daemon.loop_stalled" for e in watcher.events()),
              30, "the stalled loop to be noticed")
     quiet_from = time.monotonic()
-    time.sleep(4)
+    time.sleep(3)  # two ping intervals (WATCHDOG_USEC / 2) with none
     assert not watchdog.pinged_since(quiet_from + 0.5)
     proxy.cut()
     proxy.restore()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
 
 from tests.helpers import wait_for
@@ -110,7 +109,7 @@ def test_an_upload_cut_off_midway_leaves_nothing(served: Served) -> None:
                       f"Content-Length: {total}\r\n\r\n").encode() + head)
         for _ in range(8):
             sock.sendall(b"\0" * 2**20)
-        time.sleep(0.5)
+        wait_for(lambda: staged(served), 10, "the body to be arriving in staging")
     wait_for(lambda: staged(served) == [], 10, "the partial upload to be discarded")
     with served.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM upload").scalar() == 0
