@@ -16,6 +16,9 @@ import pytest
 from axiomd.config import DropRoot
 from axiomd.watcher.inotify import RootWatch
 
+# axiomd silences this watchdog warning at import; pytest's own warning filters come first.
+pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
 
 @pytest.fixture
 def inbox() -> queue.SimpleQueue[Path]:
