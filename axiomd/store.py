@@ -167,9 +167,9 @@ class Store:
         return result
 
     def publish_many(self, items: Sequence[tuple[StagedFile, str]]) -> list[Path | StoreError]:
-        """`publish` for a batch: every rename first, then each folder synced once (a
-        batch costs one journal commit, not one per file). Each item's final path, or
-        the StoreError that kept it from being durably in place."""
+        """`publish` for a batch: every rename first, then each folder synced once, so
+        files that share a folder share its sync. Each item's final path, or the
+        StoreError that kept it from being durably in place."""
         results: list[Path | StoreError] = []
         folders: dict[Path, list[int]] = {}
         for staged, relpath in items:

@@ -158,10 +158,8 @@ def allocate_versions(engine: Engine, requests: Sequence[NewVersion], jobs: Sequ
     except _Refused:
         results = transaction(engine, lambda conn: _allocate_all(conn, batch, jobs, with_outbox,
                                                                  savepoints=True))
-    out: list[VersionInfo | Refusal] = list(results)
-    for position, i in enumerate(order):
-        out[i] = results[position]
-    return out
+    by_request = dict(zip(order, results, strict=True))
+    return [by_request[i] for i in range(len(requests))]
 
 
 def _allocate_all(conn: Connection, batch: Sequence[NewVersion], jobs: Sequence[JobSpec],

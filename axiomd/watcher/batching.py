@@ -93,8 +93,8 @@ class Batcher:
                 items.append(SequenceItem(pattern, self._sequences.pop(pattern)))
                 del self._last_frame_at[pattern]
         groups: dict[str, list[Item]] = {}
-        for item in sorted(items, key=_name):
-            groups.setdefault(self.asset_of(_name(item)), []).append(item)
+        for item in sorted(items, key=path_of):
+            groups.setdefault(self.asset_of(path_of(item)), []).append(item)
         return list(groups.values())
 
     def retry(self, items: Iterable[Item]) -> None:
@@ -107,5 +107,6 @@ class Batcher:
                 self._last_frame_at[item.pattern] = float("-inf")
 
 
-def _name(item: Item) -> Path:
+def path_of(item: Item) -> Path:
+    """A file item's path, a sequence's pattern: what names the item in logs and waits."""
     return item.path if isinstance(item, FileItem) else item.pattern

@@ -40,7 +40,7 @@ from axiomd.log import get_logger
 from axiomd.naming import NamingRule
 from axiomd.sequences import frame_of
 from axiomd.store import StoreFull
-from axiomd.watcher.batching import FileItem, Item, SequenceItem
+from axiomd.watcher.batching import Item, SequenceItem, path_of
 from axiomd.watcher.claims import Claim, ClaimArea
 from axiomd.watcher.drop import (
     DUPLICATES,
@@ -100,7 +100,18 @@ class Staged:
     root: DropRoot
     path: Path
     claim: Claim
-    ready: Ready | None
+    ready: Ready
+
+
+@dataclass(frozen=True)
+class Early:
+    """A file whose number came early: since when, and when it is tried next (not at
+    every settle, since each try claims and hashes it: after 1, 2, 4, 8 s, and once its
+    gap wait is over)."""
+
+    since: float
+    retry_at: float
+    delay: float
 
 
 @dataclass(frozen=True)
@@ -135,12 +146,9 @@ class Intake:
         self.ingestor = ingestor
         self.rule_for = rule_for
         self.gap_wait, self.receipt_days, self.clock = gap_wait, receipt_days, clock
-        # Files (or sequences) whose number came early, and since when: a lower number may
-        # still be on its way, through this watcher or another one.
-        self._early_since: dict[Path, float] = {}
-        # ... and when each is tried next: an early file is not claimed and hashed again
-        # every time it settles, only after 1, 2, 4… s and once its gap wait is over.
-        self._early_retry: dict[Path, tuple[float, float]] = {}  # path -> (at, last delay)
+        # Files (or sequences) whose number came early: a lower number may still be on its
+        # way, through this watcher or another one.
+        self._early: dict[Path, Early] = {}
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest")
         self._areas: dict[str, ClaimArea] = {}
         self._areas_lock = threading.Lock()
@@ -193,24 +201,25 @@ class Intake:
         taken = list(self.pool.map(lambda item: self._take(item, root_of), items))
         staged = [t for t in taken if isinstance(t, Staged)]
         try:
-            outcomes = dict(zip(map(id, staged), self.ingestor.commit([t.ready for t in staged]),
-                                strict=True))
+            outcomes = iter(self.ingestor.commit([t.ready for t in staged]))
         except DEFERRING as exc:
             for t in staged:
                 put_back(t.claim.staged, t.path)
             self._defer(result, staged[0].path, exc)
             return [Next.AGAIN if isinstance(t, Staged) else self._tally(t, result)
                     for t in taken]
-        done = self.pool.map(
-            lambda t: self._finish(t, outcomes[id(t)]) if isinstance(t, Staged) else t, taken)
+        # Outcomes come in the order the staged files went in, which is their order here.
+        paired = [(t, next(outcomes)) if isinstance(t, Staged) else t for t in taken]
+        done = self.pool.map(lambda t: self._finish(*t) if isinstance(t, tuple) else t, paired)
         return [self._tally(d, result) for d in done]
 
     def _take(self, item: Item, root_of: Callable[[Path], DropRoot | None]) -> Taken:
-        path = item.path if isinstance(item, FileItem) else item.pattern
+        path = path_of(item)
         root = root_of(path)
         if root is None:
             return Done(path, [])
-        if self._waits_alone(path) or self._early_retry.get(path, (0.0, 0.0))[0] > self.clock():
+        early = self._early.get(path)
+        if self._waits_alone(path) or (early is not None and early.retry_at > self.clock()):
             return Next.AGAIN
         try:
             if isinstance(item, SequenceItem):
@@ -224,7 +233,7 @@ class Intake:
 
     def _finish(self, staged: Staged, outcome: Outcome | UnpublishedVersion) -> Taken:
         try:
-            return self._finish_file(staged, outcome)
+            return self._finish_file(staged.root, staged.path, staged.claim, outcome)
         except ONE_FILE as exc:
             self._wait_alone(staged.root, staged.path, exc)
             return Next.AGAIN
@@ -348,12 +357,13 @@ class Intake:
         except BaseException:
             put_back(claim.staged, path)
             raise
-        staged = Staged(root, path, claim, ready if isinstance(ready, Ready) else None)
-        return staged if isinstance(ready, Ready) else self._finish_file(staged, ready)
+        if isinstance(ready, Ready):
+            return Staged(root, path, claim, ready)
+        return self._finish_file(root, path, claim, ready)
 
-    def _finish_file(self, staged: Staged, outcome: Outcome | UnpublishedVersion) -> Done:
+    def _finish_file(self, root: DropRoot, path: Path, claim: Claim,
+                     outcome: Outcome | UnpublishedVersion) -> Done:
         """After the commit: remove the claimed file, or put it back, or set it aside."""
-        root, path, claim = staged.root, staged.path, staged.claim
         rel = path.relative_to(root.path)
         if isinstance(outcome, UnpublishedVersion):
             self._hold(outcome, [claim], path)
@@ -399,19 +409,19 @@ class Intake:
 
     def _waited(self, path: Path) -> bool:
         """Has `path`, early before, waited long enough for the lower numbers to come?"""
-        since = self._early_since.get(path)
-        return since is not None and self.clock() - since >= self.gap_wait()
+        early = self._early.get(path)
+        return early is not None and self.clock() - early.since >= self.gap_wait()
 
     def _note_early(self, path: Path, early: bool) -> None:
         if not early:
-            self._early_since.pop(path, None)
-            self._early_retry.pop(path, None)
+            self._early.pop(path, None)
             return
         now = self.clock()
-        since = self._early_since.setdefault(path, now)
-        delay = min(2 * self._early_retry.get(path, (0.0, 0.5))[1], 8.0)
-        gap_over = since + self.gap_wait()
-        self._early_retry[path] = (min(now + delay, gap_over) if now < gap_over else now, delay)
+        before = self._early.get(path, Early(since=now, retry_at=now, delay=0.5))
+        delay = min(2 * before.delay, 8.0)
+        gap_over = before.since + self.gap_wait()
+        retry_at = min(now + delay, gap_over) if now < gap_over else now
+        self._early[path] = Early(before.since, retry_at, delay)
 
     def take_sequence(self, root: DropRoot, pattern: Path,
                       frames: Mapping[Path, Snapshot]) -> list[tuple[Path, Snapshot]]:

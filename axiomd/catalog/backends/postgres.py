@@ -70,6 +70,10 @@ _LOCK_VERSION = text("SELECT media FROM version WHERE id = :id FOR UPDATE").colu
     version_t.c.media)
 
 
+# An event's outbox row, from the CTE `e` that inserted the event named :name.
+_EVENT_OUTBOX = f"INSERT INTO {sql.EVENT_OUTBOX_COLUMNS} SELECT id, :name, 0, :now FROM e"
+
+
 @lru_cache(maxsize=16)
 def _insert_all(jobs: int, with_outbox: bool) -> TextClause:
     """Version, jobs, their outbox rows and the `version.created` event in one statement."""
@@ -83,10 +87,9 @@ def _insert_all(jobs: int, with_outbox: bool) -> TextClause:
             statement += (f", o AS (INSERT INTO {sql.OUTBOX_COLUMNS} "
                           "SELECT id, :prefix || kind, 0, :now FROM j)")
     statement += (", e AS (INSERT INTO event (name, version_id, payload, created_at) "
-                  f"SELECT '{events.CREATED}', v.id, :payload, :now FROM v RETURNING id)")
+                  "SELECT :name, v.id, :payload, :now FROM v RETURNING id)")
     if with_outbox:
-        statement += (f", eo AS (INSERT INTO {sql.EVENT_OUTBOX_COLUMNS} "
-                      f"SELECT id, '{events.CREATED}', 0, :now FROM e)")
+        statement += f", eo AS ({_EVENT_OUTBOX})"
     return text(statement + " SELECT id FROM v").bindparams(sql.NOW, sql.MEDIA, sql.PAYLOAD)
 
 
@@ -95,8 +98,7 @@ def _insert_event(with_outbox: bool) -> TextClause:
     """The event and its outbox row in one statement."""
     if not with_outbox:
         return sql.INSERT_EVENT
-    return text(f"WITH e AS ({sql.INSERT_EVENT_SQL}), o AS (INSERT INTO "
-                f"{sql.EVENT_OUTBOX_COLUMNS} SELECT id, :name, 0, :now FROM e) "
+    return text(f"WITH e AS ({sql.INSERT_EVENT_SQL}), o AS ({_EVENT_OUTBOX}) "
                 "SELECT id FROM e").bindparams(sql.NOW, sql.PAYLOAD)
 
 
@@ -104,7 +106,8 @@ class PostgresBackend(Backend):
     def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
                        with_outbox: bool, created: Mapping[str, Any]) -> int:
         statement = _insert_all(jobs, with_outbox)
-        values = {**params, "prefix": ROUTING_PREFIX, "payload": dict(created)}
+        values = {**params, "prefix": ROUTING_PREFIX, "name": events.CREATED,
+                  "payload": dict(created)}
         return int(conn.execute(statement, values).scalar_one())
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
