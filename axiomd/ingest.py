@@ -286,8 +286,7 @@ class Ingestor:
             self.store.discard_staged(token)
             return _changed(origin, CHANGED, staged.size)
         return self._ready(staged, parsed, rule, name, origin, user or file_owner(source),
-                           started, lambda fields, n: rule.render(fields, n),
-                           allow_gap=allow_gap, note=note, task=task)
+                           started, allow_gap=allow_gap, note=note, task=task)
 
     def ingest_staged(self, staged: StagedFile, name: str, rule: NamingRule, *,
                       origin: Path, user: str, note: str | None = None) -> Outcome:
@@ -301,7 +300,7 @@ class Ingestor:
             self.store.discard_staged(staged.token)
             return _refused(origin, str(exc), getattr(exc.rejection, "field", None))
         return self._one(self._ready(staged, parsed, rule, name, origin, user, started,
-                                     lambda fields, n: rule.render(fields, n), note=note))
+                                     note=note))
 
     def ingest_sequence(
         self,
@@ -354,8 +353,9 @@ class Ingestor:
             return store_pattern(rendered[: -len(first.ext) - 1], first.padding, first.ext)
 
         return self._one(self._ready(staged, parsed, rule, str(origin.name), origin,
-                                     user or file_owner(numbered[0][0]), started, pattern,
-                                     media={"sequence": span.to_json()}, allow_gap=allow_gap,
+                                     user or file_owner(numbered[0][0]), started,
+                                     file_name=pattern, media={"sequence": span.to_json()},
+                                     allow_gap=allow_gap,
                                      note=note, task=task))
 
     def ingest_frames(self, frames: Sequence[Path], rule: NamingRule, *,
@@ -372,10 +372,13 @@ class Ingestor:
                                     task=task)
 
     def _ready(self, staged: StagedFile, parsed: ParsedName, rule: NamingRule, name: str,
-               origin: Path, owner: str, started: float,
-               file_name: Callable[[Mapping[str, str], int], str],
+               origin: Path, owner: str, started: float, *,
+               file_name: Callable[[Mapping[str, str], int], str] | None = None,
                media: Mapping[str, Any] | None = None, allow_gap: bool = False,
                note: str | None = None, task: str | None = None) -> Ready:
+        """What `commit` needs; the store's file name is the rule's unless `file_name`
+        (a sequence's frame pattern) says otherwise."""
+        name_in_store = file_name or rule.render
         identity_values = [v for _, v in parsed.identity]
         request = NewVersion(
             asset=parsed.asset,
@@ -384,7 +387,8 @@ class Ingestor:
             checksum=staged.checksum,
             size=staged.size,
             original_name=name,
-            store_path=lambda n: version_relpath(identity_values, n, file_name(parsed.fields, n)),
+            store_path=lambda n: version_relpath(identity_values, n,
+                                                 name_in_store(parsed.fields, n)),
             requested_number=parsed.requested_number,
             version_policy=rule.version_policy,
             submitted_by=owner,
