@@ -415,20 +415,29 @@ class Ingestor:
         published after it, and the caller removes sources only after this returns.
         An outage (the catalog unreachable) raises, with every staged file discarded.
         """
+        return self.publish(ready, self.number(ready))
+
+    def number(self, ready: Sequence[Ready]) -> list[VersionInfo | Refusal]:
+        """The catalog's half of `commit`: each file's version (or why it gets none) in
+        one transaction. An outage raises, with every staged file discarded."""
         if not ready:
             return []
         try:
-            allocated = allocate_versions(self.engine, [r.request for r in ready], self.jobs,
-                                          with_outbox=not self.config.broker.embedded)
+            return allocate_versions(self.engine, [r.request for r in ready], self.jobs,
+                                     with_outbox=not self.config.broker.embedded)
         except BaseException:
-            for r in ready:
-                self.store.discard_staged(r.staged.token)
+            self.abandon(ready)
             raise
-        versions = [(r, v) for r, v in zip(ready, allocated, strict=True)
+
+    def publish(self, ready: Sequence[Ready],
+                numbered: Sequence[VersionInfo | Refusal]) -> list[Outcome | UnpublishedVersion]:
+        """The store's half of `commit`: numbered files moved into place, refused ones'
+        staged copies discarded; each file's outcome."""
+        versions = [(r, v) for r, v in zip(ready, numbered, strict=True)
                     if isinstance(v, VersionInfo)]
         published = iter(self.store.publish_many([(r.staged, v.store_path) for r, v in versions]))
         outcomes: list[Outcome | UnpublishedVersion] = []
-        for r, result in zip(ready, allocated, strict=True):
+        for r, result in zip(ready, numbered, strict=True):
             if not isinstance(result, VersionInfo):
                 self.store.discard_staged(r.staged.token)
                 outcomes.append(_refusal(r, result))
@@ -438,6 +447,11 @@ class Ingestor:
                             if isinstance(where, StoreError)
                             else self._accepted(result, r.origin, r.started))
         return outcomes
+
+    def abandon(self, ready: Sequence[Ready]) -> None:
+        """Staged files that will not be numbered now: their store copies go."""
+        for r in ready:
+            self.store.discard_staged(r.staged.token)
 
     def finish_publishing(self, held: UnpublishedVersion, origin: Path) -> Outcome:
         """Publish a committed version the store refused earlier; StoreError while it still does."""

@@ -1,24 +1,22 @@
-"""PostgreSQL prepared statements, each a transaction of its own, for a worker's hot path.
+"""PostgreSQL prepared statements for the hot paths: a worker's and a watcher's.
 
 A no-op job costs a worker two statements: the claim and the finish. As SQLAlchemy text
 in a transaction each cost about 0.4 ms of the worker's CPU and three round trips, and
 PostgreSQL planned the CTE afresh every time. Prepared once per session and run in
 autocommit on the pooled driver connection, each costs under 0.1 ms, one round trip and
 no planning. That is what lets four workers keep up with RabbitMQ (bench/queue.py).
-
-Only statements that are atomic on their own belong here; anything that reads and then
-decides stays in `transaction`.
+`run` is for statements atomic on their own; `run_in` runs one inside a transaction
+(a watcher numbering a chunk of files: two statements a file, a thousand files a second).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-import psycopg2
 from psycopg2.extras import Json, NamedTupleCursor
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from axiomd.catalog.db import DRIVER_ERRORS, retrying
 
@@ -28,9 +26,8 @@ _PARAM = re.compile(r"(?<!:):(\w+)")
 class Prepared:
     """One statement with `:name` parameters, prepared as `name` with `$n` ones."""
 
-    registry: ClassVar[dict[str, Prepared]] = {}
-
     def __init__(self, name: str, sql: str) -> None:
+        self.name = name
         self.names: list[str] = []
 
         def number(match: re.Match[str]) -> str:
@@ -40,7 +37,19 @@ class Prepared:
 
         self.prepare = f"PREPARE {name} AS {_PARAM.sub(number, sql)}"
         self.execute = f"EXECUTE {name}({', '.join(['%s'] * len(self.names))})"
-        Prepared.registry[name] = self
+
+    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(Json(v) if isinstance(v, dict) else v
+                     for v in (params[name] for name in self.names))
+
+    def run_on(self, cursor: Any, info: dict[str, Any], params: Mapping[str, Any]) -> Any:
+        """Run on `cursor`, preparing first if this session has not; the first row."""
+        done: set[str] = info.setdefault("axiomd.prepared", set())
+        if self.name not in done:
+            cursor.execute(self.prepare)  # a failure leaves nothing half prepared
+            done.add(self.name)
+        cursor.execute(self.execute, self.values(params))
+        return cursor.fetchone()
 
 
 def run(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Any:
@@ -48,30 +57,26 @@ def run(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Any:
 
     Retried like any transaction when it lost a race or its connection dropped.
     """
-    values = tuple(Json(v) if isinstance(v, dict) else v
-                   for v in (params[name] for name in statement.names))
     for attempt in retrying():
         with attempt:
-            return _run_once(engine, statement, values)
+            return _run_once(engine, statement, params)
     raise AssertionError("unreachable")
 
 
-def _run_once(engine: Engine, statement: Prepared, values: tuple[Any, ...]) -> Any:
+def run_in(conn: Connection, statement: Prepared, params: Mapping[str, Any]) -> Any:
+    """Run `statement` in `conn`'s transaction; its first row (a tuple) or None."""
+    pooled = conn.connection
+    with pooled.dbapi_connection.cursor() as cursor:
+        return statement.run_on(cursor, pooled.info, params)
+
+
+def _run_once(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Any:
     pooled = engine.raw_connection()
     session = pooled.dbapi_connection
     try:
         session.autocommit = True
         with session.cursor(cursor_factory=NamedTupleCursor) as cursor:
-            if not pooled.info.get("axiomd.prepared"):
-                try:
-                    for each in Prepared.registry.values():
-                        cursor.execute(each.prepare)
-                except psycopg2.Error:
-                    pooled.invalidate()  # half prepared: the next use gets a new session
-                    raise
-                pooled.info["axiomd.prepared"] = True
-            cursor.execute(statement.execute, values)
-            return cursor.fetchone()
+            return statement.run_on(cursor, pooled.info, params)
     except DRIVER_ERRORS:
         if session.closed:
             pooled.invalidate()

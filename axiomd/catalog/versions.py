@@ -255,11 +255,11 @@ def _asset_id(conn: Connection, new: NewVersion) -> tuple[int, bool]:
     key = (str(conn.engine.url), new.asset)
     if key in _ASSET_IDS:
         return _ASSET_IDS[key], False
-    created = conn.execute(sql.CREATE_ASSET, {
+    created = backend_for(conn).create_asset(conn, {
         "name": new.asset, "naming": new.naming, "identity": dict(new.identity),
-        "now": utcnow()}).scalar()
+        "now": utcnow()})
     if created is not None:
-        return int(created), True  # not remembered: this transaction may yet roll back
+        return created, True  # not remembered: this transaction may yet roll back
     found = int(conn.execute(select(asset_t.c.id).where(asset_t.c.name == new.asset)).scalar_one())
     _ASSET_IDS[key] = found
     return found, False

@@ -7,10 +7,11 @@ it; only after that is the claimed file removed, or moved to `_rejected/` or
 claim is *held* and publishing is retried before anything new is taken (the version's
 jobs wait for it).
 
-Files go in by group commit: a round takes the next item of every asset, its files are
-claimed and staged in parallel, numbered together in one transaction, then finished in
-parallel. Long on purpose: single files and sequences share the claim, hold, put-back,
-wait and set-aside steps, and the round that ties them together reads best beside them.
+Files go in by group commit: a round takes the next item of every asset; its files are
+claimed and staged in parallel, numbered in chunks, one transaction each, and each chunk
+is published and finished while the next is numbered. Long on purpose: single files
+and sequences share the claim, hold, put-back, wait and set-aside steps, and the round
+that ties them together reads best beside them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from axiomd.catalog.versions import Refusal, VersionInfo
 from axiomd.config import DropRoot
 from axiomd.daemon import Backoff
 from axiomd.errors import CatalogUnavailable, SidecarInvalid, StoreError
@@ -171,47 +173,74 @@ class Intake:
     def work(self, groups: Sequence[list[Item]], root_of: Callable[[Path], DropRoot | None],
              stop: threading.Event) -> Worked:
         """Work round by round: each round takes the next item of every asset, so one
-        asset's items go in in order, and a round's files are committed together in
-        chunks of `BATCH` (group commit). On an outage the rest waits for later."""
+        asset's items go in in order. On an outage the rest waits for later."""
         result = Worked()
         queues = [deque(group) for group in groups if group]
         while queues and not stop.is_set() and result.deferred_by is None:
             heads = [(queue, queue.popleft()) for queue in queues]
-            for start in range(0, len(heads), BATCH):
-                chunk = heads[start:start + BATCH]
-                if stop.is_set() or result.deferred_by is not None:
-                    nexts = [Next.AGAIN] * len(chunk)
-                else:
-                    nexts = self._work_chunk([item for _, item in chunk], root_of, result)
-                for (queue, item), then in zip(chunk, nexts, strict=True):
-                    if then is Next.AGAIN:
-                        queue.appendleft(item)
-                    if then is not Next.GO_ON:  # the asset's later items wait behind it
-                        result.again.extend(queue)
-                        queue.clear()
+            nexts = self._work_round([item for _, item in heads], root_of, stop, result)
+            for (queue, item), then in zip(heads, nexts, strict=True):
+                if then is Next.AGAIN:
+                    queue.appendleft(item)
+                if then is not Next.GO_ON:  # the asset's later items wait behind it
+                    result.again.extend(queue)
+                    queue.clear()
             queues = [queue for queue in queues if queue]
         for queue in queues:
             result.again.extend(queue)
         return result
 
-    def _work_chunk(self, items: Sequence[Item], root_of: Callable[[Path], DropRoot | None],
-                    result: Worked) -> list[Next]:
-        """Claim and stage every file (in parallel), number them all in one transaction,
-        then finish each (in parallel). A sequence is worked whole, on its own."""
-        taken = list(self.pool.map(lambda item: self._take(item, root_of), items))
+    def _work_round(self, items: Sequence[Item], root_of: Callable[[Path], DropRoot | None],
+                    stop: threading.Event, result: Worked) -> list[Next]:
+        """A round's items, committed together in chunks of `BATCH` (group commit) as a
+        pipeline: while this thread waits on the catalog to number one chunk, the pool
+        claims and stages the next and publishes and finishes the one before, so the
+        file system's work and the database's overlap. After an outage or a stop, the
+        chunks not numbered wait for the next round, their staged files put back."""
+        chunks = [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
+        ends: list[Future[list[Taken]] | list[Taken]] = []
+        staging = self._stage(chunks[0], root_of) if chunks else None
+        following = 1
+        while staging is not None:
+            taken = [f.result() for f in staging]
+            for t in taken:
+                if isinstance(t, Failed):
+                    self._defer(result, t.path, t.error)
+            going = following < len(chunks) and not stop.is_set() and result.deferred_by is None
+            staging = self._stage(chunks[following], root_of) if going else None
+            following += 1
+            staged = [t for t in taken if isinstance(t, Staged)]
+            try:
+                numbered = self.ingestor.number([t.ready for t in staged])
+            except DEFERRING as exc:
+                self._defer(result, staged[0].path, exc)
+                ends.append(self._undo(taken))
+                if staging is not None:
+                    ends.append(self._undo([f.result() for f in staging]))
+                break
+            ends.append(self.pool.submit(self._finish_chunk, taken, numbered))
+        nexts = [self._tally(t, result)
+                 for end in ends for t in (end.result() if isinstance(end, Future) else end)]
+        return nexts + [Next.AGAIN] * (len(items) - len(nexts))
+
+    def _stage(self, chunk: Sequence[Item],
+               root_of: Callable[[Path], DropRoot | None]) -> list[Future[Taken]]:
+        return [self.pool.submit(self._take, item, root_of) for item in chunk]
+
+    def _finish_chunk(self, taken: Sequence[Taken],
+                      numbered: Sequence[VersionInfo | Refusal]) -> list[Taken]:
+        """Publish a numbered chunk into the store, then finish each of its files."""
         staged = [t for t in taken if isinstance(t, Staged)]
-        try:
-            outcomes = iter(self.ingestor.commit([t.ready for t in staged]))
-        except DEFERRING as exc:
-            for t in staged:
-                put_back(t.claim.staged, t.path)
-            self._defer(result, staged[0].path, exc)
-            return [Next.AGAIN if isinstance(t, Staged) else self._tally(t, result)
-                    for t in taken]
-        # Outcomes come in the order the staged files went in, which is their order here.
-        paired = [(t, next(outcomes)) if isinstance(t, Staged) else t for t in taken]
-        done = self.pool.map(lambda t: self._finish(*t) if isinstance(t, tuple) else t, paired)
-        return [self._tally(d, result) for d in done]
+        outcomes = iter(self.ingestor.publish([t.ready for t in staged], numbered))
+        return [self._finish(t, next(outcomes)) if isinstance(t, Staged) else t for t in taken]
+
+    def _undo(self, taken: Sequence[Taken]) -> list[Taken]:
+        """Staged files that will not be numbered now go back to the drop folder."""
+        staged = [t for t in taken if isinstance(t, Staged)]
+        self.ingestor.abandon([t.ready for t in staged])
+        for t in staged:
+            put_back(t.claim.staged, t.path)
+        return [Next.AGAIN if isinstance(t, Staged) else t for t in taken]
 
     def _take(self, item: Item, root_of: Callable[[Path], DropRoot | None]) -> Taken:
         path = path_of(item)

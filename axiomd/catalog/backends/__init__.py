@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from axiomd.catalog.statements import CREATE_ASSET
+
 
 class Take(Enum):
     NEXT = "next"
@@ -28,6 +30,11 @@ class Backend:
         """Insert a version row with `jobs` queued jobs (and their outbox rows) and its
         `version.created` event with payload `created`; the version's id."""
         raise NotImplementedError
+
+    def create_asset(self, conn: Connection, params: Mapping[str, Any]) -> int | None:
+        """Insert the asset, numbered 1, unless it exists; its id, or None if it existed."""
+        created = conn.execute(CREATE_ASSET, params).scalar()
+        return None if created is None else int(created)
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
                  which: Take) -> Mapping[str, Any] | None:

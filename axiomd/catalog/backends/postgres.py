@@ -1,8 +1,8 @@
 """PostgreSQL, production: each hot path is one statement, one round trip.
 
 Allocation writes the version, its jobs and their outbox rows in one CTE; a worker's
-claim and finish are single CTEs too, prepared once per pooled session
-(`catalog/prepared.py`) and run in autocommit.
+claim and finish are single CTEs too. All are prepared once per pooled session
+(`catalog/prepared.py`); claim and finish run in autocommit.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ _EVENT_OUTBOX = f"INSERT INTO {sql.EVENT_OUTBOX_COLUMNS} SELECT id, :name, 0, :n
 
 
 @lru_cache(maxsize=16)
-def _insert_all(jobs: int, with_outbox: bool) -> TextClause:
+def _insert_all(jobs: int, with_outbox: bool) -> Prepared:
     """Version, jobs, their outbox rows and the `version.created` event in one statement."""
     statement = f"WITH v AS ({sql.INSERT_VERSION_SQL})"
     if jobs:
@@ -90,7 +90,11 @@ def _insert_all(jobs: int, with_outbox: bool) -> TextClause:
                   "SELECT :name, v.id, :payload, :now FROM v RETURNING id)")
     if with_outbox:
         statement += f", eo AS ({_EVENT_OUTBOX})"
-    return text(statement + " SELECT id FROM v").bindparams(sql.NOW, sql.MEDIA, sql.PAYLOAD)
+    return Prepared(f"axiomd_insert_version_{jobs}_{int(with_outbox)}",
+                    statement + " SELECT id FROM v")
+
+
+_CREATE_ASSET = Prepared("axiomd_create_asset", sql.CREATE_ASSET.text)
 
 
 @lru_cache(maxsize=2)
@@ -105,10 +109,13 @@ def _insert_event(with_outbox: bool) -> TextClause:
 class PostgresBackend(Backend):
     def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
                        with_outbox: bool, created: Mapping[str, Any]) -> int:
-        statement = _insert_all(jobs, with_outbox)
         values = {**params, "prefix": ROUTING_PREFIX, "name": events.CREATED,
                   "payload": dict(created)}
-        return int(conn.execute(statement, values).scalar_one())
+        return int(prepared.run_in(conn, _insert_all(jobs, with_outbox), values)[0])
+
+    def create_asset(self, conn: Connection, params: Mapping[str, Any]) -> int | None:
+        row = prepared.run_in(conn, _CREATE_ASSET, params)
+        return None if row is None else int(row[0])
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
                  which: Take) -> Mapping[str, Any] | None:
