@@ -42,7 +42,7 @@ from axiomd.log import get_logger
 from axiomd.naming import NamingRule
 from axiomd.sequences import frame_of
 from axiomd.store import StoreFull
-from axiomd.watcher.batching import Item, SequenceItem, path_of
+from axiomd.watcher.batching import FileItem, Item, SequenceItem, path_of
 from axiomd.watcher.claims import Claim, ClaimArea
 from axiomd.watcher.drop import (
     DUPLICATES,
@@ -74,6 +74,12 @@ UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 # every file of a chunk goes in well within 100 ms of settling (32 put p99 at 115-145 ms
 # on this VM's disk, 16 at 40-70 ms, for about the same throughput).
 BATCH = 16
+# Files below this are staged one after another on one thread (the lane), which also
+# publishes and finishes every chunk: that work is system calls and the GIL, which more
+# threads only fight over (a 10,000-file burst went in at 1,040 files/s on one thread,
+# 600 on four). Bigger files and sequences are staged in the pool, each on a thread of
+# its own, since reading and hashing them lets the others run.
+SMALL = 1 << 20
 
 
 @dataclass
@@ -133,6 +139,10 @@ class Failed:
 Taken = Staged | Done | Failed | Next
 
 
+def _small(item: Item) -> bool:
+    return isinstance(item, FileItem) and item.snapshot.size < SMALL
+
+
 def put_back(staged: Path, original: Path) -> None:
     """A claimed file goes back where the artist put it (under a free name if taken)."""
     if staged.exists():
@@ -152,6 +162,7 @@ class Intake:
         # way, through this watcher or another one.
         self._early: dict[Path, Early] = {}
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest")
+        self.lane = ThreadPoolExecutor(1, thread_name_prefix="ingest-lane")
         self._areas: dict[str, ClaimArea] = {}
         self._areas_lock = threading.Lock()
         # Committed versions the store refused to take, with their claims and origin.
@@ -163,6 +174,7 @@ class Intake:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.lane.shutdown(wait=True)
 
     def claims(self, root: DropRoot) -> ClaimArea:
         with self._areas_lock:
@@ -177,7 +189,8 @@ class Intake:
         result = Worked()
         queues = [deque(group) for group in groups if group]
         while queues and not stop.is_set() and result.deferred_by is None:
-            heads = [(queue, queue.popleft()) for queue in queues]
+            heads = sorted(((queue, queue.popleft()) for queue in queues),
+                           key=lambda head: not _small(head[1]))
             nexts = self._work_round([item for _, item in heads], root_of, stop, result)
             for (queue, item), then in zip(heads, nexts, strict=True):
                 if then is Next.AGAIN:
@@ -193,16 +206,16 @@ class Intake:
     def _work_round(self, items: Sequence[Item], root_of: Callable[[Path], DropRoot | None],
                     stop: threading.Event, result: Worked) -> list[Next]:
         """A round's items, committed together in chunks of `BATCH` (group commit) as a
-        pipeline: while this thread waits on the catalog to number one chunk, the pool
-        claims and stages the next and publishes and finishes the one before, so the
-        file system's work and the database's overlap. After an outage or a stop, the
+        pipeline: while this thread waits on the catalog to number one chunk, the next is
+        claimed and staged and the one before published and finished, so the file
+        system's work and the database's overlap. After an outage or a stop, the
         chunks not numbered wait for the next round, their staged files put back."""
         chunks = [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
         ends: list[Future[list[Taken]] | list[Taken]] = []
         staging = self._stage(chunks[0], root_of) if chunks else None
         following = 1
         while staging is not None:
-            taken = [f.result() for f in staging]
+            taken = [t for task in staging for t in task.result()]
             for t in taken:
                 if isinstance(t, Failed):
                     self._defer(result, t.path, t.error)
@@ -216,16 +229,25 @@ class Intake:
                 self._defer(result, staged[0].path, exc)
                 ends.append(self._undo(taken))
                 if staging is not None:
-                    ends.append(self._undo([f.result() for f in staging]))
+                    ends.append(self._undo([t for task in staging for t in task.result()]))
                 break
-            ends.append(self.pool.submit(self._finish_chunk, taken, numbered))
+            ends.append(self.lane.submit(self._finish_chunk, taken, numbered))
         nexts = [self._tally(t, result)
                  for end in ends for t in (end.result() if isinstance(end, Future) else end)]
         return nexts + [Next.AGAIN] * (len(items) - len(nexts))
 
     def _stage(self, chunk: Sequence[Item],
-               root_of: Callable[[Path], DropRoot | None]) -> list[Future[Taken]]:
-        return [self.pool.submit(self._take, item, root_of) for item in chunk]
+               root_of: Callable[[Path], DropRoot | None]) -> list[Future[list[Taken]]]:
+        """Claim and stage a chunk (small files first): the small files on the lane, each
+        bigger one on a thread of the pool."""
+        small = [item for item in chunk if _small(item)]
+        tasks = [self.lane.submit(self._take_all, small, root_of)] if small else []
+        return tasks + [self.pool.submit(self._take_all, [item], root_of)
+                        for item in chunk[len(small):]]
+
+    def _take_all(self, items: Sequence[Item],
+                  root_of: Callable[[Path], DropRoot | None]) -> list[Taken]:
+        return [self._take(item, root_of) for item in items]
 
     def _finish_chunk(self, taken: Sequence[Taken],
                       numbered: Sequence[VersionInfo | Refusal]) -> list[Taken]:
