@@ -20,6 +20,7 @@ below, and keeping them in one class keeps that order in one place.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import time
@@ -174,9 +175,18 @@ def current_user() -> str:
 
 def file_owner(path: Path) -> str:
     try:
-        uid = path.stat().st_uid
+        return user_name(path.stat().st_uid)
+    except OSError:
+        return ""
+
+
+@functools.lru_cache(maxsize=256)
+def user_name(uid: int) -> str:
+    """The account name of `uid`, "" if it has none. Remembered: with LDAP behind the
+    passwd database, asking for every file of a burst is a network call each."""
+    try:
         return pwd.getpwuid(uid).pw_name
-    except (KeyError, OSError):
+    except KeyError:
         return ""
 
 
@@ -285,7 +295,7 @@ class Ingestor:
                 or (expected_size is not None and staged.size != expected_size)):
             self.store.discard_staged(token)
             return _changed(origin, CHANGED, staged.size)
-        return self._ready(staged, parsed, rule, name, origin, user or file_owner(source),
+        return self._ready(staged, parsed, rule, name, origin, user or user_name(st.st_uid),
                            started, allow_gap=allow_gap, note=note, task=task)
 
     def ingest_staged(self, staged: StagedFile, name: str, rule: NamingRule, *,

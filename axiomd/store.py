@@ -49,7 +49,7 @@ def hash_file(path: Path) -> tuple[str, int]:
     """SHA-256 and size, streamed in 1 MiB chunks: constant memory for any file size."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := f.readinto(buf):
@@ -90,7 +90,6 @@ class Store:
     def stage(self, source: Path, token: str, *, link: bool) -> StagedFile:
         """Bring `source` into the store's staging area without touching `source`."""
         target = self.staged_path(token)
-        self._ensure_dir(target.parent)
         checksum, size = self._stage_one(source, target, link)
         return StagedFile(token, target, checksum, size)
 
@@ -121,9 +120,7 @@ class Store:
     def _stage_one(self, source: Path, target: Path, link: bool) -> tuple[str, int]:
         if link:
             try:
-                if target.exists():
-                    target.unlink()
-                os.link(source, target)
+                self._link(source, target)
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                     raise StoreError(f"cannot stage {source.name}: {exc.strerror}") from exc
@@ -135,7 +132,23 @@ class Store:
                     raise SourceUnreadable(f"cannot read {source.name}: {exc.strerror}") from exc
         return self._copy(source, target)
 
+    def _link(self, source: Path, target: Path) -> None:
+        """Hard-link `source` as `target`, replacing what a dead attempt left there and
+        making the staging folder if it is missing (it is, once, for a new store)."""
+        for _ in range(3):
+            try:
+                os.link(source, target)
+                return
+            except FileExistsError:
+                target.unlink()
+            except FileNotFoundError:
+                if not source.exists():
+                    raise
+                self._ensure_dir(target.parent)
+        os.link(source, target)
+
     def _copy(self, source: Path, target: Path) -> tuple[str, int]:
+        self._ensure_dir(target.parent)
         self.require_space(source.stat().st_size)
         digest = hashlib.sha256()
         size = 0

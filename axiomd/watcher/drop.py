@@ -128,8 +128,12 @@ def _write_at(fd: int, name: str, text: str) -> None:
             raise
         os.unlink(name, dir_fd=fd)  # a planted link in the note's place: never written through
         out = os.open(name, flags | os.O_EXCL, 0o666, dir_fd=fd)
-    with os.fdopen(out, "w", encoding="utf-8") as f:
-        f.write(text)
+    try:
+        data = text.encode()
+        while data:
+            data = data[os.write(out, data):]
+    finally:
+        os.close(out)
 
 
 def is_ignored(name: str, patterns: Sequence[str]) -> bool:
@@ -249,7 +253,7 @@ def read_sidecar(path: Path) -> Sidecar | None:
     wrong, if it cannot be used (the file is then refused, not versioned without it)."""
     sidecar = sidecar_of(path)
     try:
-        raw = sidecar.read_bytes() if not sidecar.is_symlink() else None
+        raw = None if stat.S_ISLNK(os.lstat(sidecar).st_mode) else sidecar.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
