@@ -191,8 +191,9 @@ def _allocate(
             raise NotFound(f"{new.asset} has no {version_label(new.parent_number)}")
         number = choose_number(1, new.requested_number, new.version_policy, new.asset,
                                new.allow_gap)
+    store_path = new.store_path(number) if number else ""
     params: dict[str, object] = {
-        "number": number, "store_path": new.store_path(number) if number else "",
+        "number": number, "store_path": store_path,
         "asset_id": asset_id, "original_name": new.original_name, "checksum": new.checksum,
         "size": new.size, "submitted_by": new.submitted_by, "origin_host": new.origin_host,
         "origin_path": new.origin_path, "ingest_token": new.ingest_token, "now": now,
@@ -205,11 +206,11 @@ def _allocate(
     version_id = backend_for(conn).insert_version(conn, params, len(jobs), with_outbox, created)
     parent = None
     if number is None:
-        number, parent = _number(conn, new, asset_id, version_id)
+        number, parent, store_path = _number(conn, new, asset_id, version_id)
     return VersionInfo(
         id=version_id, asset=new.asset, number=number, status=VersionState.PENDING,
         parent=parent, checksum=new.checksum,
-        size=new.size, store_path=new.store_path(number), original_name=new.original_name,
+        size=new.size, store_path=store_path, original_name=new.original_name,
         submitted_by=new.submitted_by, origin_host=new.origin_host,
         origin_path=new.origin_path, created_at=now, completed_at=None, media=None, error=None,
         note=new.note, task=new.task,
@@ -217,8 +218,9 @@ def _allocate(
 
 
 def _number(conn: Connection, new: NewVersion, asset_id: int,
-            version_id: int) -> tuple[int, str | None]:
-    """Bump the asset's counter (taking its row lock) and number the version: (number, parent)."""
+            version_id: int) -> tuple[int, str | None, str]:
+    """Bump the asset's counter (taking its row lock) and number the version: (number,
+    parent, store path)."""
     next_number = conn.execute(sql.BUMP, {"id": asset_id}).scalar_one()
     try:
         number = choose_number(next_number, new.requested_number, new.version_policy,
@@ -230,8 +232,9 @@ def _number(conn: Connection, new: NewVersion, asset_id: int,
             _raise_duplicate(conn, new, asset_id)
         raise
     parent_number = new.parent_number if new.parent_number is not None else number - 1
+    store_path = new.store_path(number)
     numbered = conn.execute(sql.NUMBER, {
-        "number": number, "store_path": new.store_path(number), "asset_id": asset_id,
+        "number": number, "store_path": store_path, "asset_id": asset_id,
         "parent_number": parent_number, "id": version_id,
         "check_duplicate": new.check_duplicate, "checksum": new.checksum,
     }).first()
@@ -240,8 +243,8 @@ def _number(conn: Connection, new: NewVersion, asset_id: int,
     if numbered.parent_id is None:
         if new.parent_number is not None:
             raise NotFound(f"{new.asset} has no {version_label(parent_number)}")
-        return number, None
-    return number, version_label(parent_number)
+        return number, None, store_path
+    return number, version_label(parent_number), store_path
 
 
 _ASSET_IDS: dict[tuple[str, str], int] = {}

@@ -7,6 +7,7 @@ that SQLite gets from its file lock) differs here, in `postgres.py` and `sqlite.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -65,6 +66,12 @@ class Backend:
 
 
 def backend_for(bind: Engine | Connection) -> Backend:
+    return _backends()[bind.dialect.name == "postgresql"]
+
+
+@functools.cache
+def _backends() -> tuple[Backend, Backend]:
+    """(SQLite's, PostgreSQL's), imported on first use: each imports this module."""
     from axiomd.catalog.backends import postgres, sqlite
 
-    return postgres.BACKEND if bind.dialect.name == "postgresql" else sqlite.BACKEND
+    return sqlite.BACKEND, postgres.BACKEND
