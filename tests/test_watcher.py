@@ -118,8 +118,10 @@ def test_kill_9_during_a_burst_then_restart_accounts_for_every_file_once(
 
 def test_database_outage_defers_files_and_loses_none(
         env: Callable[..., tuple[Path, Engine, Path]], daemons: Callable[..., Daemon],
-        pg_url: str) -> None:
-    """With PostgreSQL unreachable files wait in the drop folder, then all go in."""
+        pg_url: str, tmp_path: Path) -> None:
+    """With PostgreSQL unreachable files wait in the drop folder, then all go in. The 20
+    files make two chunks: the second, staged while the first met the outage, goes back
+    too, and neither leaves a staged copy in the store."""
     proxy = TcpProxy(5432)
     via_proxy = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     config, engine, drop = env(db_url=via_proxy)
@@ -130,7 +132,9 @@ def test_database_outage_defers_files_and_loses_none(
     drop_files(drop, [f"TST_SQ010_SH{i:04d}_comp_v001.mov" for i in range(10, 30)])
     wait_for(lambda: any(e.get("event") == "ingest.deferred" for e in watcher.events()), 30,
              "the watcher to notice the outage")
-    assert len(left_in_drop(drop)) == 20
+    staging = tmp_path / "store" / ".staging"
+    wait_for(lambda: len(left_in_drop(drop)) == 20 and not any(staging.iterdir()), 10,
+             "every file back in the drop folder, nothing staged in the store")
     proxy.restore()
     wait_for(lambda: len(versions(engine)) == 30, 90, "all thirty versions after the outage")
     assert left_in_drop(drop) == [] and watcher.proc.poll() is None
