@@ -54,10 +54,14 @@ NOTES = """
   once; throughput is from the burst to the last version committed, latency from
   `ingest.settled` to `ingest.accepted` in the watcher's own log. The baseline is bare SQL
   allocations (8 processes); the notes add the same file system work done bare in one
-  thread, and a bare watchdog observer seeing the burst. "disk" is this VM's ext4 under
-  /tmp, where making a file or folder costs ~0.5-1 ms of kernel time (30-60x tmpfs) and
-  each new asset's version makes three folders and a receipt; "tmpfs" (/dev/shm) shows
-  axiomd without that cost. Exactly once: after the burst and a quiet spell, versions =
+  thread, and a bare watchdog observer (on tmpfs) seeing the burst. Each new asset's
+  version makes three folders and a receipt. Three places: "disk" is this VM's / (ext4
+  without a journal: making an inode there skips, one by one, every inode freed in the
+  last minute or more, so its cost follows what was deleted lately, by this section or
+  anything before it); "journaled ext4" is a fresh ext4 with its journal (mkfs defaults)
+  on a loop device, as a file server is set up, where each folder's fsync waits for a
+  journal commit; "tmpfs" (/dev/shm) shows axiomd without any disk cost. The section
+  deletes its folders only when it ends. Exactly once: after the burst and a quiet spell, versions =
   files, no (asset, number) twice, nothing left in the drop folder, `_rejected/` or
   `_duplicates/`. RSS is read from /proc after the start-up scan of 100,000 ignored files.
 - **api**: `axiomd serve` over 100,000 versions (and 300,000 done jobs) bulk-inserted in
