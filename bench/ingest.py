@@ -166,7 +166,8 @@ def axiomd_burst(count: int, settle: float, keep: contextlib.ExitStack, watchers
         cmd = [sys.executable, "-m", "axiomd", "--config", str(config)]
         subprocess.run([*cmd, "db", "upgrade"], check=True, capture_output=True)
         _write(root / "staging", count)
-        logs = [root / f"watch{i}.log" for i in range(watchers)]
+        # Logs go to tmpfs, as a daemon's go down a pipe to journald: not to the disk under test.
+        logs = [_folder(keep, "axb-log-", "/dev/shm") / f"watch{i}.log" for i in range(watchers)]
         procs = []
         for path in logs:
             with open(path, "wb") as out:
