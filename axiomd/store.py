@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +46,19 @@ class StagedFile:
     size: int
 
 
+_buffers = threading.local()
+
+
 def hash_file(path: Path) -> tuple[str, int]:
-    """SHA-256 and size, streamed in 1 MiB chunks: constant memory for any file size."""
+    """SHA-256 and size, streamed in 1 MiB chunks: constant memory for any file size.
+    Each thread reuses its buffer: zeroing a fresh 1 MiB (~13 µs) for each small file of
+    a burst cost twenty times hashing it."""
     digest = hashlib.sha256()
     size = 0
+    buf = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(CHUNK)
     with open(path, "rb", buffering=0) as f:
-        buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := f.readinto(buf):
             digest.update(view[:n])

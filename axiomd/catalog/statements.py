@@ -28,24 +28,28 @@ PAYLOAD = bindparam("payload", type_=version_t.c.media.type)
 
 # -- allocating a version ----------------------------------------------------------------
 
+VERSION_COLUMNS = (
+    "version (asset_id, number, status, jobs_left, store_path, original_name, checksum, "
+    "size, submitted_by, origin_host, origin_path, ingest_token, media, created_at, note, task)"
+)
+# Every value but the asset's id, which comes first.
+VERSION_VALUES = (
+    f":number, {PENDING}, :jobs_left, :store_path, :original_name, :checksum, :size, "
+    ":submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now, :note, :task"
+)
 INSERT_VERSION_SQL = (
-    "INSERT INTO version (asset_id, number, status, jobs_left, store_path, original_name, "
-    "checksum, size, submitted_by, origin_host, origin_path, ingest_token, media, created_at, "
-    "note, task) "
-    f"VALUES (:asset_id, :number, {PENDING}, :jobs_left, :store_path, :original_name, "
-    ":checksum, :size, :submitted_by, :origin_host, :origin_path, :ingest_token, :media, :now, "
-    ":note, :task) "
-    "RETURNING id"
+    f"INSERT INTO {VERSION_COLUMNS} VALUES (:asset_id, {VERSION_VALUES}) RETURNING id"
 )
 INSERT_VERSION = text(INSERT_VERSION_SQL).bindparams(NOW, MEDIA)
 JOB_COLUMNS = "job (version_id, preset, kind, status, attempts, available_at, created_at)"
 # The routing key is the job kind behind `messages.ROUTING_PREFIX`, passed as :prefix.
 OUTBOX_COLUMNS = "outbox (job_id, routing_key, delay_seconds, created_at)"
 # A new asset starts at 1: its first version is numbered in the same transaction.
-CREATE_ASSET = text(
+CREATE_ASSET_SQL = (
     "INSERT INTO asset (name, naming, identity, latest_number, created_at) "
-    "VALUES (:name, :naming, :identity, 1, :now) ON CONFLICT (name) DO NOTHING RETURNING id"
-).bindparams(bindparam("identity", type_=asset_t.c.identity.type),
+    "VALUES (:asset, :naming, :identity, 1, :now) ON CONFLICT (name) DO NOTHING RETURNING id"
+)
+CREATE_ASSET = text(CREATE_ASSET_SQL).bindparams(bindparam("identity", type_=asset_t.c.identity.type),
              bindparam("now", type_=asset_t.c.created_at.type))
 BUMP = text(
     "UPDATE asset SET latest_number = latest_number + 1 WHERE id = :id RETURNING latest_number"

@@ -183,8 +183,16 @@ def _allocate_all(conn: Connection, batch: Sequence[NewVersion], jobs: Sequence[
 def _allocate(
     conn: Connection, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
 ) -> VersionInfo:
-    asset_id, fresh = _asset_id(conn, new)
     now = utcnow()
+    created = events.moment(VersionState.PENDING, None, new.submitted_by, new.note)
+    first = _first_number(conn, new)
+    if first is not None:
+        params = _version_params(new, jobs, now, None, first, new.store_path(first))
+        made = backend_for(conn).insert_first_version(conn, _asset_params(new, now), params,
+                                                      len(jobs), with_outbox, created)
+        if made is not None:
+            return _info(new, made, first, None, str(params["store_path"]), now)
+    asset_id, fresh = _asset_id(conn, new)
     number: int | None = None
     if fresh:
         if new.parent_number is not None:
@@ -192,6 +200,35 @@ def _allocate(
         number = choose_number(1, new.requested_number, new.version_policy, new.asset,
                                new.allow_gap)
     store_path = new.store_path(number) if number else ""
+    params = _version_params(new, jobs, now, asset_id, number, store_path)
+    version_id = backend_for(conn).insert_version(conn, params, len(jobs), with_outbox, created)
+    parent = None
+    if number is None:
+        number, parent, store_path = _number(conn, new, asset_id, version_id)
+    return _info(new, version_id, number, parent, store_path, now)
+
+
+def _first_number(conn: Connection, new: NewVersion) -> int | None:
+    """The number `new` gets if its asset is new, or None where it cannot go in as an
+    asset's first version (the asset is known to exist, it names a parent, or 1 would
+    refuse the number it asks for): then the asset is looked up or made on its own."""
+    if new.parent_number is not None or (str(conn.engine.url), new.asset) in _ASSET_IDS:
+        return None
+    try:
+        return choose_number(1, new.requested_number, new.version_policy, new.asset,
+                             new.allow_gap)
+    except VersionConflict:
+        return None
+
+
+def _asset_params(new: NewVersion, now: datetime) -> dict[str, object]:
+    return {"asset": new.asset, "naming": new.naming, "identity": dict(new.identity),
+            "now": now}
+
+
+def _version_params(new: NewVersion, jobs: Sequence[JobSpec], now: datetime,
+                    asset_id: int | None, number: int | None,
+                    store_path: str) -> dict[str, object]:
     params: dict[str, object] = {
         "number": number, "store_path": store_path,
         "asset_id": asset_id, "original_name": new.original_name, "checksum": new.checksum,
@@ -202,11 +239,11 @@ def _allocate(
     }
     for i, job in enumerate(jobs):
         params[f"preset{i}"], params[f"kind{i}"] = job.preset, job.kind
-    created = events.moment(VersionState.PENDING, None, new.submitted_by, new.note)
-    version_id = backend_for(conn).insert_version(conn, params, len(jobs), with_outbox, created)
-    parent = None
-    if number is None:
-        number, parent, store_path = _number(conn, new, asset_id, version_id)
+    return params
+
+
+def _info(new: NewVersion, version_id: int, number: int, parent: str | None,
+          store_path: str, now: datetime) -> VersionInfo:
     return VersionInfo(
         id=version_id, asset=new.asset, number=number, status=VersionState.PENDING,
         parent=parent, checksum=new.checksum,
@@ -258,9 +295,7 @@ def _asset_id(conn: Connection, new: NewVersion) -> tuple[int, bool]:
     key = (str(conn.engine.url), new.asset)
     if key in _ASSET_IDS:
         return _ASSET_IDS[key], False
-    created = backend_for(conn).create_asset(conn, {
-        "name": new.asset, "naming": new.naming, "identity": dict(new.identity),
-        "now": utcnow()})
+    created = backend_for(conn).create_asset(conn, _asset_params(new, utcnow()))
     if created is not None:
         return created, True  # not remembered: this transaction may yet roll back
     found = int(conn.execute(select(asset_t.c.id).where(asset_t.c.name == new.asset)).scalar_one())

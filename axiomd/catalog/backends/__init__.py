@@ -37,6 +37,17 @@ class Backend:
         created = conn.execute(CREATE_ASSET, params).scalar()
         return None if created is None else int(created)
 
+    def insert_first_version(self, conn: Connection, asset: Mapping[str, Any],
+                             params: Mapping[str, Any], jobs: int, with_outbox: bool,
+                             created: Mapping[str, Any]) -> int | None:
+        """Insert the asset and `params` as its first version, as `insert_version` does;
+        the version's id, or None (and nothing written) if the asset exists."""
+        asset_id = self.create_asset(conn, asset)
+        if asset_id is None:
+            return None
+        return self.insert_version(conn, {**params, "asset_id": asset_id}, jobs, with_outbox,
+                                   created)
+
     def take_job(self, engine: Engine, params: Mapping[str, Any],
                  which: Take) -> Mapping[str, Any] | None:
         """Lease a job (the oldest claimable, the one named by `:id`, or that one from the

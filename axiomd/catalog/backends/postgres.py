@@ -74,10 +74,15 @@ _LOCK_VERSION = text("SELECT media FROM version WHERE id = :id FOR UPDATE").colu
 _EVENT_OUTBOX = f"INSERT INTO {sql.EVENT_OUTBOX_COLUMNS} SELECT id, :name, 0, :now FROM e"
 
 
-@lru_cache(maxsize=16)
-def _insert_all(jobs: int, with_outbox: bool) -> Prepared:
-    """Version, jobs, their outbox rows and the `version.created` event in one statement."""
+@lru_cache(maxsize=32)
+def _insert_all(jobs: int, with_outbox: bool, first: bool = False) -> Prepared:
+    """Version, jobs, their outbox rows and the `version.created` event in one statement;
+    with `first`, the asset too (the CTE `a`), and nothing at all if it exists."""
     statement = f"WITH v AS ({sql.INSERT_VERSION_SQL})"
+    if first:
+        statement = (f"WITH a AS ({sql.CREATE_ASSET_SQL}), v AS (INSERT INTO "
+                     f"{sql.VERSION_COLUMNS} SELECT a.id, {sql.VERSION_VALUES} FROM a "
+                     "RETURNING id)")
     if jobs:
         rows = ", ".join(f"(:preset{i}, :kind{i})" for i in range(jobs))
         statement += (f", j AS (INSERT INTO {sql.JOB_COLUMNS} "
@@ -90,7 +95,8 @@ def _insert_all(jobs: int, with_outbox: bool) -> Prepared:
                   "SELECT :name, v.id, :payload, :now FROM v RETURNING id)")
     if with_outbox:
         statement += f", eo AS ({_EVENT_OUTBOX})"
-    return Prepared(f"axiomd_insert_version_{jobs}_{int(with_outbox)}",
+    kind = "first_version" if first else "version"
+    return Prepared(f"axiomd_insert_{kind}_{jobs}_{int(with_outbox)}",
                     statement + " SELECT id FROM v")
 
 
@@ -112,6 +118,14 @@ class PostgresBackend(Backend):
         values = {**params, "prefix": ROUTING_PREFIX, "name": events.CREATED,
                   "payload": dict(created)}
         return int(prepared.run_in(conn, _insert_all(jobs, with_outbox), values)[0])
+
+    def insert_first_version(self, conn: Connection, asset: Mapping[str, Any],
+                             params: Mapping[str, Any], jobs: int, with_outbox: bool,
+                             created: Mapping[str, Any]) -> int | None:
+        values = {**asset, **params, "prefix": ROUTING_PREFIX, "name": events.CREATED,
+                  "payload": dict(created)}
+        row = prepared.run_in(conn, _insert_all(jobs, with_outbox, first=True), values)
+        return None if row is None else int(row[0])
 
     def create_asset(self, conn: Connection, params: Mapping[str, Any]) -> int | None:
         row = prepared.run_in(conn, _CREATE_ASSET, params)
