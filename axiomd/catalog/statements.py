@@ -49,8 +49,9 @@ CREATE_ASSET_SQL = (
     "INSERT INTO asset (name, naming, identity, latest_number, created_at) "
     "VALUES (:asset, :naming, :identity, 1, :now) ON CONFLICT (name) DO NOTHING RETURNING id"
 )
-CREATE_ASSET = text(CREATE_ASSET_SQL).bindparams(bindparam("identity", type_=asset_t.c.identity.type),
-             bindparam("now", type_=asset_t.c.created_at.type))
+CREATE_ASSET = text(CREATE_ASSET_SQL).bindparams(
+    bindparam("identity", type_=asset_t.c.identity.type),
+    bindparam("now", type_=asset_t.c.created_at.type))
 BUMP = text(
     "UPDATE asset SET latest_number = latest_number + 1 WHERE id = :id RETURNING latest_number"
 )

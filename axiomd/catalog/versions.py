@@ -126,7 +126,8 @@ def allocate_version(
     bumped (and so row-locked) last, then the number set, then commit. The lock is held
     for two statements, not six, which is what lets many processes share one asset.
     An asset's first version needs neither: the asset row is created already numbered
-    and locked by this transaction, so the version goes in with its number.
+    and locked by this transaction, so the version goes in with its number (on
+    PostgreSQL in the same statement as the asset).
     """
     return transaction(engine, lambda conn: _allocate(conn, new, jobs, with_outbox))
 
@@ -187,11 +188,12 @@ def _allocate(
     created = events.moment(VersionState.PENDING, None, new.submitted_by, new.note)
     first = _first_number(conn, new)
     if first is not None:
-        params = _version_params(new, jobs, now, None, first, new.store_path(first))
+        store_path = new.store_path(first)
+        params = _version_params(new, jobs, now, None, first, store_path)
         made = backend_for(conn).insert_first_version(conn, _asset_params(new, now), params,
                                                       len(jobs), with_outbox, created)
         if made is not None:
-            return _info(new, made, first, None, str(params["store_path"]), now)
+            return _info(new, made, first, None, store_path, now)
     asset_id, fresh = _asset_id(conn, new)
     number: int | None = None
     if fresh:
