@@ -425,19 +425,20 @@ class Ingestor:
         published after it, and the caller removes sources only after this returns.
         An outage (the catalog unreachable) raises, with every staged file discarded.
         """
-        return self.publish(ready, self.number(ready))
-
-    def number(self, ready: Sequence[Ready]) -> list[VersionInfo | Refusal]:
-        """The catalog's half of `commit`: each file's version (or why it gets none) in
-        one transaction. An outage raises, with every staged file discarded."""
-        if not ready:
-            return []
         try:
-            return allocate_versions(self.engine, [r.request for r in ready], self.jobs,
-                                     with_outbox=not self.config.broker.embedded)
+            numbered = self.number(ready)
         except BaseException:
             self.abandon(ready)
             raise
+        return self.publish(ready, numbered)
+
+    def number(self, ready: Sequence[Ready]) -> list[VersionInfo | Refusal]:
+        """The catalog's half of `commit`: each file's version (or why it gets none) in
+        one transaction. An outage raises; the staged files are the caller's to abandon."""
+        if not ready:
+            return []
+        return allocate_versions(self.engine, [r.request for r in ready], self.jobs,
+                                 with_outbox=not self.config.broker.embedded)
 
     def publish(self, ready: Sequence[Ready],
                 numbered: Sequence[VersionInfo | Refusal]) -> list[Outcome | UnpublishedVersion]:

@@ -6,7 +6,8 @@ PostgreSQL planned the CTE afresh every time. Prepared once per session and run 
 autocommit on the pooled driver connection, each costs under 0.1 ms, one round trip and
 no planning. That is what lets four workers keep up with RabbitMQ (bench/queue.py).
 `run` is for statements atomic on their own; `run_in` runs one inside a transaction
-(a watcher numbering a chunk of files: two statements a file, a thousand files a second).
+(a watcher numbering a chunk of files: one or two statements a file, a thousand files
+a second).
 """
 
 from __future__ import annotations

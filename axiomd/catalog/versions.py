@@ -194,7 +194,7 @@ def _allocate(
                                                       len(jobs), with_outbox, created)
         if made is not None:
             return _info(new, made, first, None, store_path, now)
-    asset_id, fresh = _asset_id(conn, new)
+    asset_id, fresh = _asset_id(conn, new, exists=first is not None)
     number: int | None = None
     if fresh:
         if new.parent_number is not None:
@@ -214,7 +214,7 @@ def _first_number(conn: Connection, new: NewVersion) -> int | None:
     """The number `new` gets if its asset is new, or None where it cannot go in as an
     asset's first version (the asset is known to exist, it names a parent, or 1 would
     refuse the number it asks for): then the asset is looked up or made on its own."""
-    if new.parent_number is not None or (str(conn.engine.url), new.asset) in _ASSET_IDS:
+    if new.parent_number is not None or _asset_key(conn, new) in _ASSET_IDS:
         return None
     try:
         return choose_number(1, new.requested_number, new.version_policy, new.asset,
@@ -289,17 +289,23 @@ def _number(conn: Connection, new: NewVersion, asset_id: int,
 _ASSET_IDS: dict[tuple[str, str], int] = {}
 
 
-def _asset_id(conn: Connection, new: NewVersion) -> tuple[int, bool]:
+def _asset_key(conn: Connection, new: NewVersion) -> tuple[str, str]:
+    return str(conn.engine.url), new.asset
+
+
+def _asset_id(conn: Connection, new: NewVersion, exists: bool = False) -> tuple[int, bool]:
     """The asset's id, and whether this transaction just created it (race-free).
+    `exists`: the asset was found to exist (it is then only looked up).
 
     Assets are never deleted or renamed, so a process remembers ids it has seen.
     """
-    key = (str(conn.engine.url), new.asset)
+    key = _asset_key(conn, new)
     if key in _ASSET_IDS:
         return _ASSET_IDS[key], False
-    created = backend_for(conn).create_asset(conn, _asset_params(new, utcnow()))
-    if created is not None:
-        return created, True  # not remembered: this transaction may yet roll back
+    if not exists:
+        created = backend_for(conn).create_asset(conn, _asset_params(new, utcnow()))
+        if created is not None:
+            return created, True  # not remembered: this transaction may yet roll back
     found = int(conn.execute(select(asset_t.c.id).where(asset_t.c.name == new.asset)).scalar_one())
     _ASSET_IDS[key] = found
     return found, False

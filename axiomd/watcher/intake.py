@@ -143,6 +143,11 @@ def _small(item: Item) -> bool:
     return isinstance(item, FileItem) and item.snapshot.size < SMALL
 
 
+def _results(tasks: Sequence[Future[list[Taken]]]) -> list[Taken]:
+    """A chunk's staging, item by item, once every task of it is done."""
+    return [t for task in tasks for t in task.result()]
+
+
 def put_back(staged: Path, original: Path) -> None:
     """A claimed file goes back where the artist put it (under a free name if taken)."""
     if staged.exists():
@@ -215,7 +220,7 @@ class Intake:
         staging = self._stage(chunks[0], root_of) if chunks else None
         following = 1
         while staging is not None:
-            taken = [t for task in staging for t in task.result()]
+            taken = _results(staging)
             for t in taken:
                 if isinstance(t, Failed):
                     self._defer(result, t.path, t.error)
@@ -229,7 +234,7 @@ class Intake:
                 self._defer(result, staged[0].path, exc)
                 ends.append(self._undo(taken))
                 if staging is not None:
-                    ends.append(self._undo([t for task in staging for t in task.result()]))
+                    ends.append(self._undo(_results(staging)))
                 break
             ends.append(self.lane.submit(self._finish_chunk, taken, numbered))
         nexts = [self._tally(t, result)

@@ -103,6 +103,12 @@ def _insert_all(jobs: int, with_outbox: bool, first: bool = False) -> Prepared:
 _CREATE_ASSET = Prepared("axiomd_create_asset", sql.CREATE_ASSET.text)
 
 
+def _with_created(params: Mapping[str, Any], created: Mapping[str, Any]) -> dict[str, Any]:
+    """`_insert_all`'s parameters: the version's, its jobs' routing, its created event."""
+    return {**params, "prefix": ROUTING_PREFIX, "name": events.CREATED,
+            "payload": dict(created)}
+
+
 @lru_cache(maxsize=2)
 def _insert_event(with_outbox: bool) -> TextClause:
     """The event and its outbox row in one statement."""
@@ -115,15 +121,13 @@ def _insert_event(with_outbox: bool) -> TextClause:
 class PostgresBackend(Backend):
     def insert_version(self, conn: Connection, params: Mapping[str, Any], jobs: int,
                        with_outbox: bool, created: Mapping[str, Any]) -> int:
-        values = {**params, "prefix": ROUTING_PREFIX, "name": events.CREATED,
-                  "payload": dict(created)}
+        values = _with_created(params, created)
         return int(prepared.run_in(conn, _insert_all(jobs, with_outbox), values)[0])
 
     def insert_first_version(self, conn: Connection, asset: Mapping[str, Any],
                              params: Mapping[str, Any], jobs: int, with_outbox: bool,
                              created: Mapping[str, Any]) -> int | None:
-        values = {**asset, **params, "prefix": ROUTING_PREFIX, "name": events.CREATED,
-                  "payload": dict(created)}
+        values = _with_created({**asset, **params}, created)
         row = prepared.run_in(conn, _insert_all(jobs, with_outbox, first=True), values)
         return None if row is None else int(row[0])
 
