@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -235,7 +236,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             command,
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})},
         )
 
     def events(self) -> list[dict[str, object]]:
@@ -271,10 +272,23 @@ class Daemon:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self._hung(timeout)
         self._log.close()
         return self.proc.returncode
+
+    def _hung(self, timeout: float) -> None:
+        """A daemon that outlived SIGTERM: SIGABRT makes Python's faulthandler write every
+        thread's stack to its log, which a warning then shows; then it is killed."""
+        with suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGABRT)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        tail = self.log_path.read_text(errors="replace")[-6000:]
+        warnings.warn(f"{self.proc.args} did not exit within {timeout} s of SIGTERM; "
+                      f"its log ends:\n{tail}", stacklevel=2)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str,
