@@ -10,6 +10,7 @@ SIGHUP re-reads the config between two turns of the loop, the same way in every 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random
 import signal
@@ -229,6 +230,14 @@ class Service:
         """The loop has ended: finish or hand back current work, release everything."""
 
 
+def keep_out_of_collections() -> None:
+    """What a daemon made to start (modules, the catalog's tables, compiled statements)
+    lives as long as it does, yet every full garbage collection walked all of it: in a
+    10,000-file burst a watcher paused three times for 60-120 ms, freeing nothing (the
+    spikes of settle→commit latency). Frozen, collections walk only what work made."""
+    gc.freeze()
+
+
 def run_service(service: Service, *, notify_ready: bool = True,
                 backoff: Backoff | None = None) -> None:
     """Run `service` until shutdown: heartbeat, READY once started, reload on SIGHUP,
@@ -249,8 +258,10 @@ def run_service(service: Service, *, notify_ready: bool = True,
                 if not started:
                     service.start()
                     started = True
-                    if notify_ready and not ready:
-                        sd_notify("READY=1")
+                    if not ready:
+                        keep_out_of_collections()
+                        if notify_ready:
+                            sd_notify("READY=1")
                         ready = True
                 service.step()
                 pulse.turned()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -107,3 +108,18 @@ def test_a_stop_ends_the_loop_and_closes_the_service_once(
     shutdown.request()
     thread.join(timeout=5)
     assert not thread.is_alive() and service.calls.count("close") == 1
+
+
+def test_what_a_daemon_made_to_start_is_left_out_of_garbage_collections(
+        tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    """Its first turn finds the objects made while starting frozen (`gc.freeze`)."""
+    config = load_config(write_config(f"sqlite:///{tmp_path / 'c.db'}"))
+    frozen: list[int] = []
+    service = Scripted(config, make_engine(config.database_url), Shutdown(1), failures=0,
+                       until=lambda s: frozen.append(gc.get_freeze_count()) is None)
+    gc.unfreeze()
+    try:
+        run(service)
+    finally:
+        gc.unfreeze()
+    assert frozen[0] > 0
