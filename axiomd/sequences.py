@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import fileseq
-
 IMAGE_EXTENSIONS = frozenset({"exr", "dpx", "png", "jpg", "jpeg", "tif", "tiff"})
 _FRAME = re.compile(r"(?P<stem>.+)\.(?P<frame>[0-9]{3,9})\.(?P<ext>[A-Za-z0-9]+)\Z")
 
@@ -53,6 +51,8 @@ class FrameRange:
 
 
 def frame_range(numbers: Iterable[int]) -> FrameRange:
+    import fileseq  # ~20 ms at start; only sequences need it
+
     frames = fileseq.FrameSet(sorted(set(numbers)))
     inverted = frames.invertedFrameRange()
     missing = tuple(fileseq.FrameSet(inverted)) if inverted else ()
@@ -93,6 +93,8 @@ def frames_on_disk(argument: str) -> FramesOnDisk | None:
     """
     if not any(mark in argument for mark in ("#", "@", "%")):
         return None
+    import fileseq
+
     try:
         found = fileseq.findSequenceOnDisk(argument)
     except fileseq.FileSeqException:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from axiomd import health
 from axiomd.app import App
 from axiomd.catalog import schema
 from axiomd.catalog.db import redact
 from axiomd.cli.common import Adder, require_schema
 from axiomd.cli.output import EXIT_FAILED, EXIT_OK, print_json, print_table
 from axiomd.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from axiomd import health
 
 
 def register(add: Adder) -> None:
@@ -69,6 +72,8 @@ def cmd_status(app: App, args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if fmt == "text" and args.output:
         raise UsageError("--output needs --format json or prometheus")
+    from axiomd import health  # with pika, ~20 ms at start; only `status` and `hosts` need it
+
     report = health.check(app.config, app.engine)
     code = EXIT_OK if report.healthy else EXIT_FAILED
     if fmt == "text":
@@ -123,6 +128,8 @@ def _print_status(report: health.Health) -> None:
 
 def cmd_hosts(app: App, args: argparse.Namespace) -> int:
     require_schema(app)
+    from axiomd import health
+
     if args.action == "forget":
         if not args.host:
             raise UsageError("name the host to forget: axiomd hosts forget HOST")
