@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from axiomd.catalog import schema
 from axiomd.catalog.db import make_engine
-from axiomd.catalog.models import job_t, outbox_t, version_t
+from axiomd.catalog.models import event_t, job_t, outbox_t, version_t
 from axiomd.catalog.versions import (
     VersionInfo,
     allocate_version,
@@ -185,6 +185,33 @@ def test_a_batch_numbers_every_asset_in_one_transaction(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(job_t)).scalar() == 5
         assert conn.execute(select(func.count()).select_from(outbox_t)).scalar() == 10
+
+
+@pytest.mark.parametrize("known", [None, "TST_SQ010_SH0002_comp"])
+def test_new_shots_in_a_batch_each_get_their_version_job_and_event_in_order(
+        engine: Engine, known: str | None) -> None:
+    """A burst of new shots goes in as one statement on PostgreSQL; with a shot among
+    them that exists already, all are numbered one by one as before. Either way every
+    version keeps its store path, note, job and `version.created` event, and the events
+    come in the batch's order."""
+    if known:
+        allocate_version(engine, new_version(known), PROBE, with_outbox=False)
+    assets = [f"TST_SQ010_SH{i:04d}_comp" for i in range(5)]
+    made = allocate_versions(engine, [new_version(a, note=f"take of {a}") for a in assets],
+                             PROBE, with_outbox=True)
+    assert all(isinstance(v, VersionInfo) for v in made)
+    assert [(v.asset, v.label, v.note) for v in made] == [
+        (a, "v002" if a == known else "v001", f"take of {a}") for a in assets]
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(version_t))}
+        jobs = conn.execute(select(job_t.c.version_id)).scalars().all()
+        created = conn.execute(select(event_t.c.version_id, event_t.c.payload)
+                               .where(event_t.c.name == "version.created")
+                               .order_by(event_t.c.id)).all()[1 if known else 0:]
+    assert [rows[v.id].store_path for v in made] == [v.store_path for v in made]
+    assert sorted(jobs) == sorted(rows)
+    assert [(version_id, payload["note"]) for version_id, payload in created] == [
+        (v.id, v.note) for v in made]
 
 
 def test_one_asset_twice_in_a_batch_is_numbered_in_the_order_given(engine: Engine) -> None:

@@ -45,12 +45,15 @@ class Prepared:
 
     def run_on(self, cursor: Any, info: dict[str, Any], params: Mapping[str, Any]) -> Any:
         """Run on `cursor`, preparing first if this session has not; the first row."""
+        self.execute_on(cursor, info, params)
+        return cursor.fetchone()
+
+    def execute_on(self, cursor: Any, info: dict[str, Any], params: Mapping[str, Any]) -> None:
         done: set[str] = info.setdefault("axiomd.prepared", set())
         if self.name not in done:
             cursor.execute(self.prepare)  # a failure leaves nothing half prepared
             done.add(self.name)
         cursor.execute(self.execute, self.values(params))
-        return cursor.fetchone()
 
 
 def run(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Any:
@@ -69,6 +72,14 @@ def run_in(conn: Connection, statement: Prepared, params: Mapping[str, Any]) -> 
     pooled = conn.connection
     with pooled.dbapi_connection.cursor() as cursor:
         return statement.run_on(cursor, pooled.info, params)
+
+
+def run_all_in(conn: Connection, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
+    """Run `statement` in `conn`'s transaction; every row it returns (tuples)."""
+    pooled = conn.connection
+    with pooled.dbapi_connection.cursor() as cursor:
+        statement.execute_on(cursor, pooled.info, params)
+        return cursor.fetchall()
 
 
 def _run_once(engine: Engine, statement: Prepared, params: Mapping[str, Any]) -> Any:

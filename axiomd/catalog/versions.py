@@ -15,6 +15,7 @@ does, and keeping writer and readers of a version's shape together keeps them ag
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from axiomd import events
 from axiomd.catalog import statements as sql
-from axiomd.catalog.backends import backend_for
+from axiomd.catalog.backends import FirstVersion, backend_for
 from axiomd.catalog.db import transaction
 from axiomd.catalog.models import asset_t, utcnow, version_t
 from axiomd.errors import DuplicateContent, NotFound, VersionConflict
@@ -166,26 +167,78 @@ def allocate_versions(engine: Engine, requests: Sequence[NewVersion], jobs: Sequ
 def _allocate_all(conn: Connection, batch: Sequence[NewVersion], jobs: Sequence[JobSpec],
                   with_outbox: bool, savepoints: bool) -> list[VersionInfo | Refusal]:
     made: list[VersionInfo | Refusal] = []
-    for new in batch:
-        if not savepoints:
-            try:
-                made.append(_allocate(conn, new, jobs, with_outbox))
-            except REFUSALS as exc:
-                raise _Refused from exc
-            continue
-        try:
-            with conn.begin_nested():
-                made.append(_allocate(conn, new, jobs, with_outbox))
-        except REFUSALS as exc:
-            made.append(exc)
+    named = Counter(new.asset for new in batch)
+    i = 0
+    while i < len(batch):
+        run = [] if savepoints else _new_assets(conn, batch[i:], named)
+        firsts = _first_versions(conn, run, jobs, with_outbox) if len(run) > 1 else None
+        if firsts is not None:
+            made += firsts
+        else:
+            made += [_allocate_one(conn, new, jobs, with_outbox, savepoints)
+                     for new, _ in run or [(batch[i], None)]]
+        i += max(len(run), 1)
     return made
+
+
+def _allocate_one(conn: Connection, new: NewVersion, jobs: Sequence[JobSpec],
+                  with_outbox: bool, savepoint: bool) -> VersionInfo | Refusal:
+    if not savepoint:
+        try:
+            return _allocate(conn, new, jobs, with_outbox)
+        except REFUSALS as exc:
+            raise _Refused from exc
+    try:
+        with conn.begin_nested():
+            return _allocate(conn, new, jobs, with_outbox)
+    except REFUSALS as exc:
+        return exc
+
+
+def _new_assets(conn: Connection, batch: Sequence[NewVersion],
+                named: Counter[str]) -> list[tuple[NewVersion, int]]:
+    """The first requests of `batch` that look like new assets' first versions (assets
+    named once in the whole batch, `named`, and not known to exist), with their numbers."""
+    run = []
+    for new in batch:
+        first = _first_number(conn, new) if named[new.asset] == 1 else None
+        if first is None:
+            break
+        run.append((new, first))
+    return run
+
+
+def _first_versions(conn: Connection, run: Sequence[tuple[NewVersion, int]],
+                    jobs: Sequence[JobSpec], with_outbox: bool) -> list[VersionInfo] | None:
+    """New assets and their first versions in one statement: a burst of new shots is
+    mostly that, and one round trip for a chunk's files instead of one each kept the
+    watcher's numbering from waiting on the catalog. None, with nothing written, if any
+    of the assets exists after all: then each is allocated on its own, in order, so
+    assets are still locked in name order."""
+    now = utcnow()
+    firsts = [FirstVersion(_asset_params(new, now),
+                           _version_params(new, jobs, now, None, first, new.store_path(first)),
+                           _created(new)) for new, first in run]
+    with conn.begin_nested() as savepoint:
+        made = backend_for(conn).insert_first_versions(conn, firsts, len(jobs), with_outbox)
+        ids = [version_id for version_id in made if version_id is not None]
+        if len(ids) < len(made):
+            savepoint.rollback()
+            return None
+    return [_info(new, version_id, first, None, str(f.params["store_path"]), now)
+            for (new, first), f, version_id in zip(run, firsts, ids, strict=True)]
+
+
+def _created(new: NewVersion) -> dict[str, object]:
+    """The `version.created` event's payload."""
+    return events.moment(VersionState.PENDING, None, new.submitted_by, new.note)
 
 
 def _allocate(
     conn: Connection, new: NewVersion, jobs: Sequence[JobSpec], with_outbox: bool
 ) -> VersionInfo:
     now = utcnow()
-    created = events.moment(VersionState.PENDING, None, new.submitted_by, new.note)
+    created = _created(new)
     first = _first_number(conn, new)
     if first is not None:
         store_path = new.store_path(first)

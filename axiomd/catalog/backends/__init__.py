@@ -8,7 +8,8 @@ that SQLite gets from its file lock) differs here, in `postgres.py` and `sqlite.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -21,6 +22,15 @@ class Take(Enum):
     NEXT = "next"
     BY_ID = "by_id"
     FROM_DEAD = "from_dead"
+
+
+@dataclass(frozen=True)
+class FirstVersion:
+    """A new asset and its first version: `insert_first_version`'s arguments."""
+
+    asset: Mapping[str, Any]
+    params: Mapping[str, Any]
+    created: Mapping[str, Any]
 
 
 class Backend:
@@ -47,6 +57,13 @@ class Backend:
             return None
         return self.insert_version(conn, {**params, "asset_id": asset_id}, jobs, with_outbox,
                                    created)
+
+    def insert_first_versions(self, conn: Connection, firsts: Sequence[FirstVersion],
+                              jobs: int, with_outbox: bool) -> list[int | None]:
+        """`insert_first_version` for several assets, none named twice: each one's
+        version id, or None where its asset exists."""
+        return [self.insert_first_version(conn, f.asset, f.params, jobs, with_outbox, f.created)
+                for f in firsts]
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
                  which: Take) -> Mapping[str, Any] | None:
