@@ -7,7 +7,8 @@ previous one's number. `UNIQUE (asset_id, number)` stays as the safety net, and 
 races are retried from the start by `transaction`.
 
 `allocate_versions` is the same rule for many files at once (group commit): one
-transaction, one commit and so one fsync of the database's log for a whole batch.
+transaction, one commit and so one fsync of the database's log for a whole batch. A run
+of new assets in a batch (a burst of new shots) goes in as one statement on PostgreSQL.
 
 Longer than most modules: the reads below return the same `VersionInfo` the allocation
 does, and keeping writer and readers of a version's shape together keeps them agreeing.

@@ -1,8 +1,9 @@
 """PostgreSQL, production: each hot path is one statement, one round trip.
 
-Allocation writes the version, its jobs and their outbox rows in one CTE; a worker's
-claim and finish are single CTEs too. All are prepared once per pooled session
-(`catalog/prepared.py`); claim and finish run in autocommit.
+Allocation writes the version, its jobs and their outbox rows in one CTE (a run of new
+assets, all of theirs in one); a worker's claim and finish are single CTEs too. All are
+prepared once per pooled session (`catalog/prepared.py`); claim and finish run in
+autocommit.
 """
 
 from __future__ import annotations
