@@ -61,9 +61,10 @@ NOTES = """
   anything before it); "journaled ext4" is a fresh ext4 with its journal (mkfs defaults)
   on a loop device, as a file server is set up, where each folder's fsync waits for a
   journal commit; "tmpfs" (/dev/shm) shows axiomd without any disk cost. The section
-  deletes its folders only when it ends. Exactly once: after the burst and a quiet spell, versions =
-  files, no (asset, number) twice, nothing left in the drop folder, `_rejected/` or
-  `_duplicates/`. RSS is read from /proc after the start-up scan of 100,000 ignored files.
+  deletes its folders only when it ends, and syncs before each timed step, so no step
+  pays for writing back the one before. Exactly once: after the burst and a quiet spell,
+  versions = files, no (asset, number) twice, nothing left in the drop folder,
+  `_rejected/` or `_duplicates/`. RSS is read from /proc after the start-up scan of 100,000 ignored files.
 - **api**: `axiomd serve` over 100,000 versions (and 300,000 done jobs) bulk-inserted in
   SQL; `GET /api/v1/versions` pages mixed as a page and scripts use them, against
   `/healthz` through the same server and client. The upload is sent with `sendfile` to

@@ -105,6 +105,7 @@ def bare_filesystem(count: int, keep: contextlib.ExitStack, under: str | None = 
         folder.mkdir(parents=True)
     _write(staging, count)
     names = os.listdir(staging)
+    os.sync()
     start = time.perf_counter()
     for i, name in enumerate(names):
         os.rename(staging / name, drop / name)
@@ -175,6 +176,7 @@ def axiomd_burst(count: int, settle: float, keep: contextlib.ExitStack, watchers
                                               stderr=subprocess.STDOUT))
         while not all(b"watch.started" in path.read_bytes() for path in logs):
             time.sleep(0.1)
+        os.sync()  # the burst's files and the steps before it written back, not during it
         start = time.perf_counter()
         _move_in(root / "staging", root / "drop")
         with row_counter(url, "SELECT count(*) FROM version") as versions:
