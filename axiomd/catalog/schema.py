@@ -56,7 +56,7 @@ def current_revision(engine: Engine) -> str | None:
         if not inspect(conn).has_table("alembic_version"):
             return None
         rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    return ",".join(sorted(rows)) or None  # several rows: never current, as alembic says
+    return ",".join(sorted(rows)) or None  # several rows (alembic refuses those): never HEAD
 
 
 def head_revision() -> str:

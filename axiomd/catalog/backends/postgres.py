@@ -131,7 +131,9 @@ def _insert_firsts(jobs: int, with_outbox: bool) -> Prepared:
     """`_insert_all(first=True)` for many assets in one statement: one round trip for a
     chunk's new assets instead of one each. Assets that exist get nothing; the rest are
     inserted in the order given (asset name order, as every allocation locks them), and
-    their versions, jobs and events in that order too. Returns (ordinal, version id)."""
+    their versions, jobs and events in that order too. Returns (ordinal, version id).
+    A single new asset keeps `_insert_all(first=True)`: through this statement it
+    allocated ~20% slower (arrays to adapt and unnest for one row)."""
     arrays = ", ".join(f"CAST(CAST(:{name}s AS text[]) AS json[])" if kind == "json"
                        else f"CAST(:{name}s AS {kind}[])" for name, kind in _PER_FIRST.items())
     values = re.sub(r":(\w+)", lambda m: m[0] if m[1] in _SHARED else f"i.{m[1]}",
