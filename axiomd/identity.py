@@ -36,9 +36,14 @@ def process_name() -> str:
     return f"{host()}.{os.getpid()}.{INSTANCE}"
 
 
+def random12() -> str:
+    """The random part of a token: 12 hex digits (uuid4 costs five times as much, per file)."""
+    return os.urandom(6).hex()
+
+
 def new_token() -> str:
     """A staging token that says which host and process made it, so recovery knows."""
-    return f"{process_name()}.{uuid.uuid4().hex[:12]}"
+    return f"{process_name()}.{random12()}"
 
 
 def heartbeat_name(role: str, process: str | None = None) -> str:

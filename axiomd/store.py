@@ -32,6 +32,9 @@ CHUNK = 1024 * 1024
 COPY_CHUNK = 8 * CHUNK
 STAGING = ".staging"
 MIN_FREE_BYTES = 64 * 1024 * 1024
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+# Folders `_make_folder` remembers before it starts again: a studio's shots and tasks.
+KNOWN_FOLDERS = 100_000
 
 
 class StoreFull(StoreError):
@@ -83,6 +86,8 @@ class Store:
         self.root = root
         self.min_free_bytes = min_free_bytes
         self.leftovers: set[str] = set()  # staged tokens that could not be discarded yet
+        self._known: set[str] = set()  # folders made or found by `_make_folder`
+        self._top = os.path.dirname(str(root))  # where `_make_folder` stops looking up
 
     def path(self, relpath: str) -> Path:
         return self.root / relpath
@@ -215,23 +220,54 @@ class Store:
         folder, then the folder becomes the version folder in one rename."""
         final = self.path(relpath)
         try:
-            final.parent.parent.mkdir(parents=True, exist_ok=True)
-            if staged.path.is_dir():
-                for frame in staged.path.iterdir():
-                    parsed = frame_of(frame.name)
-                    if parsed is not None:
-                        os.chmod(frame, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-                        frame.rename(frame.with_name(frame_file(final.name, parsed.number)))
-                os.rename(staged.path, final.parent)
-            elif staged.path.exists():
-                final.parent.mkdir(exist_ok=True)
-                os.chmod(staged.path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-                os.replace(staged.path, final)
-            elif not (final.parent if is_sequence(relpath) else final).exists():
-                raise StoreError(f"staged file {staged.path} vanished before it was published")
+            if is_sequence(relpath):
+                self._make_folder(os.path.dirname(final.parent))
+                if staged.path.is_dir():
+                    for frame in staged.path.iterdir():
+                        parsed = frame_of(frame.name)
+                        if parsed is not None:
+                            os.chmod(frame, READ_ONLY)
+                            frame.rename(frame.with_name(frame_file(final.name, parsed.number)))
+                    os.rename(staged.path, final.parent)
+                elif not final.parent.exists():
+                    raise StoreError(f"staged file {staged.path} vanished before it was published")
+                return final
+            self._make_folder(os.path.dirname(final))
+            try:
+                os.chmod(staged.path, READ_ONLY)
+            except FileNotFoundError:
+                if not final.exists():
+                    raise StoreError(
+                        f"staged file {staged.path} vanished before it was published") from None
+                return final  # published before: publishing is safe to repeat
+            os.replace(staged.path, final)
         except OSError as exc:
             raise StoreError(f"cannot publish {final}: {exc.strerror}") from exc
         return final
+
+    def _make_folder(self, folder: str) -> None:
+        """`folder`, with any missing parents. Folders above it are remembered, so a known
+        asset's next version costs one mkdir and a new asset one per folder it adds, with
+        no failed call first; if one of them was removed since, they are all made again."""
+        missing = []
+        while folder not in self._known and folder != self._top:
+            missing.append(folder)
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+        for made in reversed(missing):
+            try:
+                os.mkdir(made)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                self._known.clear()
+                os.makedirs(missing[0], exist_ok=True)
+                return
+        if len(self._known) > KNOWN_FOLDERS:
+            self._known.clear()
+        self._known.update(missing[1:])
 
     def discard_staged(self, token: str) -> None:
         """Best effort: on a store that turned read-only the staged copy stays for `tidy`

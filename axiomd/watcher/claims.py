@@ -26,12 +26,12 @@ import errno
 import json
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import FileIO
 from pathlib import Path, PurePosixPath
 
+from axiomd.identity import random12
 from axiomd.log import get_logger
 from axiomd.watcher.drop import WORKDIR, reserved_dir
 
@@ -197,7 +197,7 @@ class ClaimArea:
         If the claim folder itself was deleted (`.axiomd` removed, the root deleted and
         made again), it is made again rather than the file taken for claimed by another.
         """
-        random = random or uuid.uuid4().hex[:12]
+        random = random or random12()
         name = _staged_name(random, path.name)
         for _ in range(2):
             folder = self._folder()

@@ -207,12 +207,26 @@ def receipt(name: str, asset: str, label: str, stored: Path, when: datetime) -> 
             "needs doing.\n")
 
 
-def write_receipt(root: Path, relpath: Path, text: str) -> Path:
-    """`_accepted/<subfolders>/<name>.txt`, written without following links."""
-    with reserved_dir(root, [ACCEPTED, *relpath.parent.parts]) as fd:
-        name = note_name(relpath.name, ACCEPTED)
-        _write_at(fd, name, text)
-    return root / ACCEPTED / relpath.parent / name
+def write_receipts(receipts: Sequence[tuple[Path, Path, str]]) -> list[tuple[Path, OSError]]:
+    """Each (root, relpath, text) as `<root>/_accepted/<subfolders>/<name>.txt`, written
+    without following links. Receipts that share a folder share its opening (a chunk's
+    files mostly do): it costs as much as writing one. Returns the files whose receipts
+    could not be written, with why."""
+    folders: dict[tuple[Path, Path], list[tuple[Path, str]]] = {}
+    for root, relpath, text in receipts:
+        folders.setdefault((root, relpath.parent), []).append((relpath, text))
+    failed: list[tuple[Path, OSError]] = []
+    for (root, folder), texts in folders.items():
+        try:
+            with reserved_dir(root, [ACCEPTED, *folder.parts]) as fd:
+                for relpath, text in texts:
+                    try:
+                        _write_at(fd, note_name(relpath.name, ACCEPTED), text)
+                    except OSError as exc:
+                        failed.append((root / relpath, exc))
+        except OSError as exc:
+            failed += [(root / relpath, exc) for relpath, _ in texts]
+    return failed
 
 
 def prune_receipts(root: Path, older_than: float) -> int:

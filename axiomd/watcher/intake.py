@@ -21,7 +21,6 @@ import os
 import stat
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,7 +35,7 @@ from axiomd.catalog.versions import Refusal, VersionInfo
 from axiomd.config import DropRoot
 from axiomd.daemon import Backoff
 from axiomd.errors import CatalogUnavailable, SidecarInvalid, StoreError
-from axiomd.identity import process_name
+from axiomd.identity import process_name, random12
 from axiomd.ingest import Ingestor, Outcome, Ready, UnpublishedVersion
 from axiomd.log import get_logger
 from axiomd.naming import NamingRule
@@ -57,7 +56,7 @@ from axiomd.watcher.drop import (
     set_aside,
     set_aside_note,
     sidecar_of,
-    write_receipt,
+    write_receipts,
 )
 from axiomd.watcher.settle import Snapshot
 from axiomd.watcher.sources import snapshot_of
@@ -146,6 +145,12 @@ def _small(item: Item) -> bool:
 def _results(tasks: Sequence[Future[list[Taken]]]) -> list[Taken]:
     """A chunk's staging, item by item, once every task of it is done."""
     return [t for task in tasks for t in task.result()]
+
+
+def _write_receipts(receipts: Sequence[tuple[Path, Path, str]]) -> None:
+    """A receipt that cannot be written is no loss: it is logged."""
+    for path, exc in write_receipts(receipts):
+        log.warning("ingest.receipt_failed", file=str(path), error=str(exc))
 
 
 def put_back(staged: Path, original: Path) -> None:
@@ -259,7 +264,11 @@ class Intake:
         """Publish a numbered chunk into the store, then finish each of its files."""
         staged = [t for t in taken if isinstance(t, Staged)]
         outcomes = iter(self.ingestor.publish([t.ready for t in staged], numbered))
-        return [self._finish(t, next(outcomes)) if isinstance(t, Staged) else t for t in taken]
+        receipts: list[tuple[Path, Path, str]] = []
+        finished = [self._finish(t, next(outcomes), receipts) if isinstance(t, Staged) else t
+                    for t in taken]
+        _write_receipts(receipts)
+        return finished
 
     def _undo(self, taken: Sequence[Taken]) -> list[Taken]:
         """Staged files that will not be numbered now go back to the drop folder."""
@@ -287,9 +296,10 @@ class Intake:
         except DEFERRING as exc:
             return Failed(path, exc)
 
-    def _finish(self, staged: Staged, outcome: Outcome | UnpublishedVersion) -> Taken:
+    def _finish(self, staged: Staged, outcome: Outcome | UnpublishedVersion,
+                receipts: list[tuple[Path, Path, str]]) -> Taken:
         try:
-            return self._finish_file(staged.root, staged.path, staged.claim, outcome)
+            return self._finish_file(staged.root, staged.path, staged.claim, outcome, receipts)
         except ONE_FILE as exc:
             self._wait_alone(staged.root, staged.path, exc)
             return Next.AGAIN
@@ -418,8 +428,11 @@ class Intake:
         return self._finish_file(root, path, claim, ready)
 
     def _finish_file(self, root: DropRoot, path: Path, claim: Claim,
-                     outcome: Outcome | UnpublishedVersion) -> Done:
-        """After the commit: remove the claimed file, or put it back, or set it aside."""
+                     outcome: Outcome | UnpublishedVersion,
+                     receipts: list[tuple[Path, Path, str]] | None = None) -> Done:
+        """After the commit: remove the claimed file, or put it back, or set it aside.
+        An accepted file's receipt goes into `receipts` if given (the chunk writes them
+        together), else is written now."""
         rel = path.relative_to(root.path)
         if isinstance(outcome, UnpublishedVersion):
             self._hold(outcome, [claim], path)
@@ -432,7 +445,7 @@ class Intake:
         if outcome.status == "accepted":
             claim.staged.unlink()
             sidecar_of(path).unlink(missing_ok=True)
-            self._receipt(root, rel, outcome)
+            self._receipt(root, rel, outcome, receipts)
         elif outcome.status == "duplicate":
             self._set_aside(root, rel, claim.staged, DUPLICATES,
                             duplicate_note(path.name, outcome.reason))
@@ -451,17 +464,18 @@ class Intake:
         if sidecar.exists() and not sidecar.is_symlink():
             set_aside(root.path, sidecar.relative_to(root.path), sidecar, folder, note=None)
 
-    def _receipt(self, root: DropRoot, rel: Path, outcome: Outcome) -> None:
-        """`_accepted/NAME.txt` for the artist; a receipt that cannot be written is no loss."""
+    def _receipt(self, root: DropRoot, rel: Path, outcome: Outcome,
+                 into: list[tuple[Path, Path, str]] | None = None) -> None:
+        """`_accepted/NAME.txt` for the artist, now or `into` a chunk's receipts."""
         version = outcome.version
         if version is None or self.receipt_days() <= 0:
             return
         text = receipt(rel.name, version.asset, version.label,
                        self.ingestor.store.path(version.store_path), datetime.now(UTC))
-        try:
-            write_receipt(root.path, rel, text)
-        except OSError as exc:
-            log.warning("ingest.receipt_failed", file=str(root.path / rel), error=str(exc))
+        if into is None:
+            _write_receipts([(root.path, rel, text)])
+        else:
+            into.append((root.path, rel, text))
 
     def _waited(self, path: Path) -> bool:
         """Has `path`, early before, waited long enough for the lower numbers to come?"""
@@ -490,7 +504,7 @@ class Intake:
         if any(current[p] != s for p, s in frames.items()):
             return [(p, s) for p, s in current.items() if s is not None]
         log.info("ingest.settled", file=str(pattern), frames=len(frames))
-        shared = uuid.uuid4().hex[:12]
+        shared = random12()
         claimed = [self._claim(root, p, p.relative_to(root.path), shared) for p in sorted(frames)]
         claims = [c for c in claimed if c is not None]
         if len(claims) < len(claimed):
