@@ -8,7 +8,6 @@ was wrong, what was expected, and a name that would have passed.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -265,6 +264,10 @@ def _previous_field(tokens: Sequence[_Token], index: int) -> str | None:
     return None
 
 
+# Unicode's control characters (category Cc) are exactly these: C0, DEL and C1.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _unsafe_reason(name: str) -> str | None:
     if not name:
         return "is empty"
@@ -272,7 +275,7 @@ def _unsafe_reason(name: str) -> str | None:
         return "contains a path separator"
     if name in (".", "..") or ".." in name:
         return "contains '..'"
-    if any(unicodedata.category(c) == "Cc" for c in name):
+    if _CONTROL.search(name):
         return "contains a control character (newline, tab, …)"
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         return f"is longer than {MAX_NAME_BYTES} bytes"

@@ -70,6 +70,8 @@ def test_rejection_names_the_failing_field(rule: NamingRule, name: str, field: s
         "sub\\TST_SQ010_SH0010_comp_v001.mov",
         "TST_SQ010_SH0010_comp_v001\n.mov",
         "TST\x00_SQ010_SH0010_comp_v001.mov",
+        "TST_SQ010_SH0010_comp_v001\x85.mov",  # a C1 control (NEL)
+        "TST_SQ010_SH0010_comp_v001\x7f.mov",
         "TST_SQ010_SH0010_" + "c" * 260 + "_v001.mov",
         "",
     ],
