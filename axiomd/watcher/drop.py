@@ -209,9 +209,9 @@ def receipt(name: str, asset: str, label: str, stored: Path, when: datetime) -> 
 
 def write_receipts(receipts: Sequence[tuple[Path, Path, str]]) -> list[tuple[Path, OSError]]:
     """Each (root, relpath, text) as `<root>/_accepted/<subfolders>/<name>.txt`, written
-    without following links. Receipts that share a folder share its opening (a chunk's
-    files mostly do): it costs as much as writing one. Returns the files whose receipts
-    could not be written, with why."""
+    without following links. Receipts that share a folder (a chunk's files mostly do)
+    share its opening, once through the root, instead of once each. Returns the files
+    whose receipts could not be written, with why."""
     folders: dict[tuple[Path, Path], list[tuple[Path, str]]] = {}
     for root, relpath, text in receipts:
         folders.setdefault((root, relpath.parent), []).append((relpath, text))
