@@ -25,5 +25,11 @@ def test_sighup_reaches_every_worker_child(command: tuple[str, ...], tmp_path: P
 
     wait_for(lambda: workers_started() == 2, 30, "both worker children")
     parent.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: sum(e.get("event") == "daemon.reload" and e.get("role") == "worker"
-                         for e in parent.events()) == 2, 30, "both children to reload")
+    try:
+        wait_for(lambda: sum(e.get("event") == "daemon.reload" and e.get("role") == "worker"
+                             for e in parent.events()) == 2, 30, "both children to reload")
+    except AssertionError as exc:  # once seen in a full run: say what each process did
+        told = [{k: e.get(k) for k in ("event", "pid", "role", "child_pid", "error")}
+                for e in parent.events() if e.get("event", "").split(".")[0]
+                in ("daemon", "supervisor", "worker", "service", "watch")]
+        raise AssertionError(f"{exc}; what the processes said: {told}") from None
