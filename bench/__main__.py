@@ -52,8 +52,10 @@ NOTES = """
   transaction; the baseline is the bare SQL of a locked counter bump plus one insert.
 - **ingest**: files written aside before the clock, then renamed into the drop folder at
   once; throughput is from the burst to the last version committed, latency from
-  `ingest.settled` to `ingest.accepted` in the watcher's own log. The baseline is bare SQL
-  allocations (8 processes); the notes add the same file system work done bare in one
+  `ingest.settled` to `ingest.accepted` in the watcher's own log; watcher CPU is the
+  watchers' user + system time per file over the same span, which moves less than
+  files/s from one machine to another. The baseline is bare SQL allocations (8
+  processes); the notes add the same file system work done bare in one
   thread, and a bare watchdog observer (on tmpfs) seeing the burst. Each new asset's
   version makes three folders and a receipt. Three places: "disk" is this VM's / (ext4
   without a journal: making an inode there skips, one by one, every inode freed in the
