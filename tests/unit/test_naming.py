@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from axiomd.config import SHOT_RULE
@@ -122,3 +124,16 @@ def test_template_with_field_lacking_pattern_is_refused() -> None:
     """A template naming a field with no pattern is a config mistake, found at load."""
     with pytest.raises(ValueError, match="shot"):
         NamingRule("x", "{show}_{shot}", {"show": "[A-Z]+"}, ["show"])
+
+
+def test_a_name_is_refused_for_a_control_character_exactly_when_unicode_calls_it_one(
+        rule: NamingRule) -> None:
+    """Unicode's control characters (category Cc) all lie below U+00A0; the first 12,288
+    code points hold them and thousands of their neighbours."""
+    for code in range(0x3000):
+        char = chr(code)
+        if char in "/\\":
+            continue
+        refused = rule.parse(f"TST_SQ010_SH0010_comp_v001{char}.mov")
+        says_control = isinstance(refused, Rejection) and "control character" in refused.problem
+        assert says_control == (unicodedata.category(char) == "Cc"), hex(code)
