@@ -20,8 +20,9 @@ import structlog
 
 _SECRET_IN_URL = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]*@")
 # One encoder for every line: `json.dumps` with a `default` builds a new one at each call,
-# a fifth of a line's cost (and a watcher writes three lines per file).
-_ENCODE = json.JSONEncoder(default=str).encode
+# a fifth of a line's cost (and a watcher writes three lines per file). Values JSON has no
+# type for are written as their repr, as structlog's own renderer does.
+_ENCODE = json.JSONEncoder(default=repr).encode
 
 
 def mask_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
