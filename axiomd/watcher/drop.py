@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from axiomd.errors import SidecarInvalid
 from axiomd.log import get_logger
@@ -207,25 +208,34 @@ def receipt(name: str, asset: str, label: str, stored: Path, when: datetime) -> 
             "needs doing.\n")
 
 
-def write_receipts(receipts: Sequence[tuple[Path, Path, str]]) -> list[tuple[Path, OSError]]:
-    """Each (root, relpath, text) as `<root>/_accepted/<subfolders>/<name>.txt`, written
-    without following links. Receipts that share a folder (a chunk's files mostly do)
-    share its opening, once through the root, instead of once each. Returns the files
-    whose receipts could not be written, with why."""
-    folders: dict[tuple[Path, Path], list[tuple[Path, str]]] = {}
-    for root, relpath, text in receipts:
-        folders.setdefault((root, relpath.parent), []).append((relpath, text))
+class Receipt(NamedTuple):
+    """What `write_receipts` writes for one accepted file: `text`, for the file at
+    `relpath` in the drop root `root`."""
+
+    root: Path
+    relpath: Path
+    text: str
+
+
+def write_receipts(receipts: Sequence[Receipt]) -> list[tuple[Path, OSError]]:
+    """Each receipt as `<root>/_accepted/<subfolders>/<name>.txt`, written without
+    following links. Receipts that share a folder (a chunk's files mostly do) share its
+    opening, once through the root, instead of once each. Returns the files whose
+    receipts could not be written, with why."""
+    folders: dict[tuple[Path, Path], list[Receipt]] = {}
+    for made in receipts:
+        folders.setdefault((made.root, made.relpath.parent), []).append(made)
     failed: list[tuple[Path, OSError]] = []
-    for (root, folder), texts in folders.items():
+    for (root, folder), group in folders.items():
         try:
             with reserved_dir(root, [ACCEPTED, *folder.parts]) as fd:
-                for relpath, text in texts:
+                for made in group:
                     try:
-                        _write_at(fd, note_name(relpath.name, ACCEPTED), text)
+                        _write_at(fd, note_name(made.relpath.name, ACCEPTED), made.text)
                     except OSError as exc:
-                        failed.append((root / relpath, exc))
+                        failed.append((root / made.relpath, exc))
         except OSError as exc:
-            failed += [(root / relpath, exc) for relpath, _ in texts]
+            failed += [(root / made.relpath, exc) for made in group]
     return failed
 
 

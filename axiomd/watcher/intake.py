@@ -46,6 +46,7 @@ from axiomd.watcher.claims import Claim, ClaimArea
 from axiomd.watcher.drop import (
     DUPLICATES,
     REJECTED,
+    Receipt,
     RootUnwritable,
     Sidecar,
     duplicate_note,
@@ -147,7 +148,7 @@ def _results(tasks: Sequence[Future[list[Taken]]]) -> list[Taken]:
     return [t for task in tasks for t in task.result()]
 
 
-def _write_receipts(receipts: Sequence[tuple[Path, Path, str]]) -> None:
+def _write_receipts(receipts: Sequence[Receipt]) -> None:
     """A receipt that cannot be written is no loss: it is logged."""
     for path, exc in write_receipts(receipts):
         log.warning("ingest.receipt_failed", file=str(path), error=str(exc))
@@ -264,7 +265,7 @@ class Intake:
         """Publish a numbered chunk into the store, then finish each of its files."""
         staged = [t for t in taken if isinstance(t, Staged)]
         outcomes = iter(self.ingestor.publish([t.ready for t in staged], numbered))
-        receipts: list[tuple[Path, Path, str]] = []
+        receipts: list[Receipt] = []
         finished = [self._finish(t, next(outcomes), receipts) if isinstance(t, Staged) else t
                     for t in taken]
         _write_receipts(receipts)
@@ -297,7 +298,7 @@ class Intake:
             return Failed(path, exc)
 
     def _finish(self, staged: Staged, outcome: Outcome | UnpublishedVersion,
-                receipts: list[tuple[Path, Path, str]]) -> Taken:
+                receipts: list[Receipt]) -> Taken:
         try:
             return self._finish_file(staged.root, staged.path, staged.claim, outcome, receipts)
         except ONE_FILE as exc:
@@ -429,7 +430,7 @@ class Intake:
 
     def _finish_file(self, root: DropRoot, path: Path, claim: Claim,
                      outcome: Outcome | UnpublishedVersion,
-                     receipts: list[tuple[Path, Path, str]] | None = None) -> Done:
+                     receipts: list[Receipt] | None = None) -> Done:
         """After the commit: remove the claimed file, or put it back, or set it aside.
         An accepted file's receipt goes into `receipts` if given (the chunk writes them
         together), else is written now."""
@@ -465,17 +466,18 @@ class Intake:
             set_aside(root.path, sidecar.relative_to(root.path), sidecar, folder, note=None)
 
     def _receipt(self, root: DropRoot, rel: Path, outcome: Outcome,
-                 into: list[tuple[Path, Path, str]] | None = None) -> None:
+                 into: list[Receipt] | None = None) -> None:
         """`_accepted/NAME.txt` for the artist, now or `into` a chunk's receipts."""
         version = outcome.version
         if version is None or self.receipt_days() <= 0:
             return
         text = receipt(rel.name, version.asset, version.label,
                        self.ingestor.store.path(version.store_path), datetime.now(UTC))
+        made = Receipt(root.path, rel, text)
         if into is None:
-            _write_receipts([(root.path, rel, text)])
+            _write_receipts([made])
         else:
-            into.append((root.path, rel, text))
+            into.append(made)
 
     def _waited(self, path: Path) -> bool:
         """Has `path`, early before, waited long enough for the lower numbers to come?"""

@@ -7,6 +7,7 @@ from pathlib import Path
 from axiomd.watcher.drop import (
     ACCEPTED,
     REJECTED,
+    Receipt,
     free_name,
     rejection_note,
     set_aside,
@@ -34,9 +35,9 @@ def test_a_rejection_note_says_why_what_is_expected_and_gives_an_example() -> No
 
 
 def test_receipts_land_in_accepted_beside_their_subfolders(tmp_path: Path) -> None:
-    failed = write_receipts([(tmp_path, Path("a.mov"), "took a"),
-                             (tmp_path, Path("sub/b.mov"), "took b"),
-                             (tmp_path, Path("c.mov"), "took c")])
+    failed = write_receipts([Receipt(tmp_path, Path("a.mov"), "took a"),
+                             Receipt(tmp_path, Path("sub/b.mov"), "took b"),
+                             Receipt(tmp_path, Path("c.mov"), "took c")])
     assert failed == []
     assert (tmp_path / ACCEPTED / "a.mov.txt").read_text() == "took a"
     assert (tmp_path / ACCEPTED / "sub" / "b.mov.txt").read_text() == "took b"
@@ -46,8 +47,8 @@ def test_receipts_land_in_accepted_beside_their_subfolders(tmp_path: Path) -> No
 def test_a_receipt_that_cannot_be_written_is_reported_and_its_neighbours_still_land(
         tmp_path: Path) -> None:
     (tmp_path / ACCEPTED / "a.mov.txt").mkdir(parents=True)  # a folder in the receipt's place
-    failed = write_receipts([(tmp_path, Path("a.mov"), "took a"),
-                             (tmp_path, Path("b.mov"), "took b")])
+    failed = write_receipts([Receipt(tmp_path, Path("a.mov"), "took a"),
+                             Receipt(tmp_path, Path("b.mov"), "took b")])
     assert [path for path, _ in failed] == [tmp_path / "a.mov"]
     assert (tmp_path / ACCEPTED / "b.mov.txt").read_text() == "took b"
 
@@ -57,6 +58,6 @@ def test_receipts_never_follow_an_accepted_folder_replaced_by_a_link(tmp_path: P
     root.mkdir()
     outside.mkdir()
     (root / ACCEPTED).symlink_to(outside, target_is_directory=True)
-    assert write_receipts([(root, Path("a.mov"), "took a")]) == []
+    assert write_receipts([Receipt(root, Path("a.mov"), "took a")]) == []
     assert list(outside.iterdir()) == []
     assert (root / ACCEPTED / "a.mov.txt").read_text() == "took a"
