@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from axiomd.catalog import schema
+from axiomd.catalog import schema, versions
 from axiomd.catalog.db import make_engine
 from axiomd.catalog.models import event_t, job_t, outbox_t, version_t
 from axiomd.catalog.versions import (
@@ -19,7 +20,7 @@ from axiomd.catalog.versions import (
     list_versions,
 )
 from axiomd.errors import DuplicateContent, NotFound, VersionConflict, VersionGap
-from tests.helpers import PROBE, allocate_batches, allocate_many, new_version
+from tests.helpers import PROBE, allocate_batches, allocate_many, new_version, wait_for
 
 ASSET = "TST_SQ010_SH0010_comp"
 
@@ -249,3 +250,38 @@ def test_watchers_committing_overlapping_batches_at_once_stay_dense(pg_url: str)
     got = sorted(pair for chunk in results for pair in chunk)
     assert got == sorted((a, n) for a in assets for n in range(1, 41))
     engine.dispose()
+
+
+def test_a_new_asset_made_by_another_watcher_meanwhile_is_numbered_after_its_version(
+        pg_url: str) -> None:
+    """Two new shots go in as one statement while another watcher's transaction is making
+    one of them: the statement waits for it, finds the shot taken, and the batch is done
+    again, so the shot's file goes in after the other watcher's, with nothing left half
+    written."""
+    engine, other = make_engine(pg_url), make_engine(pg_url, pool_size=1)
+    schema.upgrade(engine)
+    raced, fresh = "TST_SQ010_SH0001_comp", "TST_SQ010_SH0002_comp"
+    with other.connect() as conn:
+        held = conn.begin()
+        versions._allocate_all(conn, [new_version(raced)], PROBE, with_outbox=False,
+                               savepoints=False)
+        batch: list[object] = []
+        worker = threading.Thread(target=lambda: batch.extend(allocate_versions(
+            engine, [new_version(raced), new_version(fresh)], PROBE, with_outbox=False)))
+        worker.start()
+        wait_for(lambda: _waiting_on_a_lock(other), 10, "the batch to wait for the shot")
+        held.commit()
+    worker.join(10)
+    assert [(v.asset, v.label) for v in batch] == [(raced, "v002"), (fresh, "v001")]
+    assert [v.number for v in list_versions(engine, raced)] == [1, 2]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(job_t)).scalar() == 3
+    engine.dispose()
+    other.dispose()
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")).scalar())

@@ -87,8 +87,15 @@ def make_url_is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+class LostRace(Exception):
+    """A statement found that a concurrent transaction got in first, after it had
+    written part of its work: the transaction is done again from the start."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: a lost race, a deadlock, a locked SQLite file, a dropped connection."""
+    if isinstance(exc, LostRace):
+        return True
     if isinstance(exc, IntegrityError):
         return "uq_version_asset_number" in str(exc.orig) or "version.asset_id" in str(exc.orig)
     if isinstance(exc, OperationalError):

@@ -220,14 +220,11 @@ def _first_versions(conn: Connection, run: Sequence[tuple[NewVersion, int]],
     firsts = [FirstVersion(_asset_params(new, now),
                            _version_params(new, jobs, now, None, first, new.store_path(first)),
                            _created(new)) for new, first in run]
-    with conn.begin_nested() as savepoint:
-        made = backend_for(conn).insert_first_versions(conn, firsts, len(jobs), with_outbox)
-        ids = [version_id for version_id in made if version_id is not None]
-        if len(ids) < len(made):
-            savepoint.rollback()
-            return None
+    made = backend_for(conn).insert_first_versions(conn, firsts, len(jobs), with_outbox)
+    if made is None:
+        return None
     return [_info(new, version_id, first, None, str(f.params["store_path"]), now)
-            for (new, first), f, version_id in zip(run, firsts, ids, strict=True)]
+            for (new, first), f, version_id in zip(run, firsts, made, strict=True)]
 
 
 def _created(new: NewVersion) -> dict[str, object]:

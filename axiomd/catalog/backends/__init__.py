@@ -59,11 +59,17 @@ class Backend:
                                    created)
 
     def insert_first_versions(self, conn: Connection, firsts: Sequence[FirstVersion],
-                              jobs: int, with_outbox: bool) -> list[int | None]:
-        """`insert_first_version` for several assets, none named twice: each one's
-        version id, or None where its asset exists."""
-        return [self.insert_first_version(conn, f.asset, f.params, jobs, with_outbox, f.created)
-                for f in firsts]
+                              jobs: int, with_outbox: bool) -> list[int] | None:
+        """`insert_first_version` for several assets, none named twice: their version
+        ids, or None, with nothing written, if any of the assets exists."""
+        with conn.begin_nested() as savepoint:
+            made = [self.insert_first_version(conn, f.asset, f.params, jobs, with_outbox,
+                                              f.created) for f in firsts]
+            ids = [version_id for version_id in made if version_id is not None]
+            if len(ids) < len(made):
+                savepoint.rollback()
+                return None
+        return ids
 
     def take_job(self, engine: Engine, params: Mapping[str, Any],
                  which: Take) -> Mapping[str, Any] | None:

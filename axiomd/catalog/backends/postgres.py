@@ -22,6 +22,7 @@ from axiomd import events
 from axiomd.catalog import prepared
 from axiomd.catalog import statements as sql
 from axiomd.catalog.backends import Backend, FirstVersion, Take
+from axiomd.catalog.db import LostRace
 from axiomd.catalog.models import version_t
 from axiomd.catalog.prepared import Prepared
 from axiomd.messages import ROUTING_PREFIX
@@ -132,6 +133,8 @@ def _insert_firsts(jobs: int, with_outbox: bool) -> Prepared:
     chunk's new assets instead of one each. Assets that exist get nothing; the rest are
     inserted in the order given (asset name order, as every allocation locks them), and
     their versions, jobs and events in that order too. Returns (ordinal, version id).
+    If any of the assets is seen to exist when the statement starts, it inserts nothing:
+    then no savepoint is needed to undo it (two round trips fewer per chunk).
     A single new asset keeps `_insert_all(first=True)`: through this statement it
     allocated ~20% slower (arrays to adapt and unnest for one row)."""
     arrays = ", ".join(f"CAST(CAST(:{name}s AS text[]) AS json[])" if kind == "json"
@@ -142,7 +145,8 @@ def _insert_firsts(jobs: int, with_outbox: bool) -> Prepared:
         f"WITH i AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY "
         f"AS i({', '.join(_PER_FIRST)}, n)), "
         "a AS (INSERT INTO asset (name, naming, identity, latest_number, created_at) "
-        "SELECT asset, naming, identity, 1, :now FROM i ORDER BY n "
+        "SELECT asset, naming, identity, 1, :now FROM i "
+        "WHERE NOT EXISTS (SELECT 1 FROM asset JOIN i ON asset.name = i.asset) ORDER BY n "
         "ON CONFLICT (name) DO NOTHING RETURNING id, name), "
         f"v AS (INSERT INTO {sql.VERSION_COLUMNS} SELECT a.id, {values} "
         "FROM a JOIN i ON i.asset = a.name ORDER BY i.n RETURNING id, asset_id), "
@@ -187,7 +191,7 @@ class PostgresBackend(Backend):
         return None if row is None else int(row[0])
 
     def insert_first_versions(self, conn: Connection, firsts: Sequence[FirstVersion],
-                              jobs: int, with_outbox: bool) -> list[int | None]:
+                              jobs: int, with_outbox: bool) -> list[int] | None:
         rows = [_with_created({**f.asset, **f.params}, f.created) for f in firsts]
         values = {f"{name}s": [json.dumps(r[name]) if kind == "json" and r[name] is not None
                                else r[name] for r in rows]
@@ -195,7 +199,12 @@ class PostgresBackend(Backend):
         shared = {k: v for k, v in rows[0].items() if k not in _PER_FIRST}
         made = dict(prepared.run_all_in(conn, _insert_firsts(jobs, with_outbox),
                                         {**shared, **values}))
-        return [made.get(n) for n in range(1, len(firsts) + 1)]
+        if not made:
+            return None
+        if len(made) < len(firsts):
+            raise LostRace("another transaction made one of a chunk's new assets while "
+                           "the chunk's statement ran")
+        return [made[n] for n in range(1, len(firsts) + 1)]
 
     def create_asset(self, conn: Connection, params: Mapping[str, Any]) -> int | None:
         row = prepared.run_in(conn, _CREATE_ASSET, params)
