@@ -285,3 +285,16 @@ def _waiting_on_a_lock(engine: Engine) -> bool:
         return bool(conn.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
             "AND datname = current_database()")).scalar())
+
+
+def test_a_new_asset_of_a_batch_that_was_done_again_takes_its_next_version_later(
+        engine: Engine) -> None:
+    """A batch with a new shot's v001 and v002 and a refused file is done twice (the
+    second time with a savepoint per file): the shot's id looked up in the first, undone
+    attempt is not remembered, so its next file still goes in."""
+    allocate_version(engine, new_version(content="old"), PROBE, with_outbox=False)
+    shot = "TST_SQ010_SH0001_comp"  # before ASSET: looked up before the refusal
+    made = allocate_versions(engine, [new_version(shot), new_version(shot),
+                                      new_version(content="old")], PROBE, with_outbox=False)
+    assert [v.label for v in made[:2] if isinstance(v, VersionInfo)] == ["v001", "v002"]
+    assert allocate_version(engine, new_version(shot), PROBE, with_outbox=False).label == "v003"

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine, Row
@@ -34,6 +34,8 @@ from axiomd.errors import DuplicateContent, NotFound, VersionConflict
 from axiomd.lifecycle import VersionState
 from axiomd.timestamps import iso_z
 from axiomd.versioning import choose_number, version_label
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def allocate_version(
     and locked by this transaction, so the version goes in with its number (on
     PostgreSQL in the same statement as the asset).
     """
-    return transaction(engine, lambda conn: _allocate(conn, new, jobs, with_outbox))
+    return _transaction(engine, lambda conn: _allocate(conn, new, jobs, with_outbox))
 
 
 # Why a file gets no number: the artist's to fix (or to wait for), never the catalog's.
@@ -156,11 +158,11 @@ def allocate_versions(engine: Engine, requests: Sequence[NewVersion], jobs: Sequ
     order = sorted(range(len(requests)), key=lambda i: requests[i].asset)
     batch = [requests[i] for i in order]
     try:
-        results = transaction(engine, lambda conn: _allocate_all(conn, batch, jobs, with_outbox,
-                                                                 savepoints=False))
+        results = _transaction(engine, lambda conn: _allocate_all(conn, batch, jobs,
+                                                                  with_outbox, savepoints=False))
     except _Refused:
-        results = transaction(engine, lambda conn: _allocate_all(conn, batch, jobs, with_outbox,
-                                                                 savepoints=True))
+        results = _transaction(engine, lambda conn: _allocate_all(conn, batch, jobs,
+                                                                  with_outbox, savepoints=True))
     by_request = dict(zip(order, results, strict=True))
     return [by_request[i] for i in range(len(requests))]
 
@@ -338,6 +340,23 @@ def _number(conn: Connection, new: NewVersion, asset_id: int,
 
 
 _ASSET_IDS: dict[tuple[str, str], int] = {}
+
+
+def _transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`transaction`, forgetting every remembered asset id when an attempt fails: an id
+    looked up in a transaction that is undone may be of an asset that transaction made."""
+    def attempt(conn: Connection) -> T:
+        try:
+            return work(conn)
+        except BaseException:
+            _ASSET_IDS.clear()
+            raise
+
+    try:
+        return transaction(engine, attempt)
+    except BaseException:
+        _ASSET_IDS.clear()
+        raise
 
 
 def _asset_key(conn: Connection, new: NewVersion) -> tuple[str, str]:
