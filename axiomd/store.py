@@ -49,6 +49,10 @@ class StagedFile:
     size: int
 
 
+def _vanished(staged: StagedFile) -> StoreError:
+    return StoreError(f"staged file {staged.path} vanished before it was published")
+
+
 _buffers = threading.local()
 
 
@@ -230,15 +234,14 @@ class Store:
                             frame.rename(frame.with_name(frame_file(final.name, parsed.number)))
                     os.rename(staged.path, final.parent)
                 elif not final.parent.exists():
-                    raise StoreError(f"staged file {staged.path} vanished before it was published")
+                    raise _vanished(staged)
                 return final
             self._make_folder(os.path.dirname(final))
             try:
                 os.chmod(staged.path, READ_ONLY)
             except FileNotFoundError:
                 if not final.exists():
-                    raise StoreError(
-                        f"staged file {staged.path} vanished before it was published") from None
+                    raise _vanished(staged) from None
                 return final  # published before: publishing is safe to repeat
             os.replace(staged.path, final)
         except OSError as exc:
