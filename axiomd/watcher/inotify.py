@@ -38,7 +38,7 @@ warnings.filterwarnings("ignore", r"Callback with id .* already exists", Runtime
 class RootWatch:
     """One root's inotify watches, one per wanted folder (watchdog's `WatchCallback`)."""
 
-    def __init__(self, root: DropRoot, ignore: Iterable[str], inbox: queue.SimpleQueue[Path],
+    def __init__(self, root: DropRoot, ignore: Iterable[str], inbox: queue.Queue[Path],
                  overflowed: threading.Event) -> None:
         self.root, self.ignore = root, tuple(ignore)
         self.inbox, self.overflowed = inbox, overflowed

@@ -93,7 +93,7 @@ class Poller(threading.Thread):
     `_rejected/` costs nothing here.
     """
 
-    def __init__(self, inbox: queue.SimpleQueue[Path], ignore: Iterable[str],
+    def __init__(self, inbox: queue.Queue[Path], ignore: Iterable[str],
                  every: float) -> None:
         super().__init__(name="poller", daemon=True)
         self.inbox, self.ignore, self.every = inbox, tuple(ignore), every
@@ -139,7 +139,9 @@ class DropSources:
 
     def __init__(self, settings: WatchSettings) -> None:
         self.settings = settings
-        self.inbox: queue.SimpleQueue[Path] = queue.SimpleQueue()
+        # Not SimpleQueue: on CPython 3.11 its timed get() waits forever once a signal
+        # handler (SIGTERM, SIGHUP) ends past the deadline, and the loop stops turning.
+        self.inbox: queue.Queue[Path] = queue.Queue()
         self.rescan_now = threading.Event()  # set when the kernel's event queue overflowed
         self.poller = Poller(self.inbox, settings.ignore, min(2.0, settings.settle_seconds))
         self.watches: dict[str, RootWatch] = {}  # inotify, by root

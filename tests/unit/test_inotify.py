@@ -21,8 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning"
 
 
 @pytest.fixture
-def inbox() -> queue.SimpleQueue[Path]:
-    return queue.SimpleQueue()
+def inbox() -> queue.Queue[Path]:
+    return queue.Queue()
 
 
 @pytest.fixture
@@ -35,14 +35,14 @@ def drop(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def watch(drop: Path, inbox: queue.SimpleQueue[Path]) -> Iterator[RootWatch]:
+def watch(drop: Path, inbox: queue.Queue[Path]) -> Iterator[RootWatch]:
     watch = RootWatch(DropRoot(name="comp", path=drop), ["*.tmp"], inbox, threading.Event())
     watch.start()
     yield watch
     watch.stop()
 
 
-def seen(inbox: queue.SimpleQueue[Path], quiet: float = 0.3) -> set[Path]:
+def seen(inbox: queue.Queue[Path], quiet: float = 0.3) -> set[Path]:
     """Every path posted until nothing has come for `quiet` seconds."""
     paths = set()
     while True:
@@ -53,7 +53,7 @@ def seen(inbox: queue.SimpleQueue[Path], quiet: float = 0.3) -> set[Path]:
 
 
 def test_a_file_renamed_into_a_subfolder_is_posted(watch: RootWatch, drop: Path,
-                                                   inbox: queue.SimpleQueue[Path],
+                                                   inbox: queue.Queue[Path],
                                                    tmp_path: Path) -> None:
     aside = tmp_path / "aside.mov"
     aside.write_bytes(b"x")
@@ -62,7 +62,7 @@ def test_a_file_renamed_into_a_subfolder_is_posted(watch: RootWatch, drop: Path,
 
 
 def test_the_watchers_own_folders_bring_no_events(watch: RootWatch, drop: Path,
-                                                  inbox: queue.SimpleQueue[Path]) -> None:
+                                                  inbox: queue.Queue[Path]) -> None:
     """Claims, their journal and receipts are written under reserved folders: unwatched."""
     (drop / ".axiomd" / "claims" / "host.1.a" / "claims.jsonl").write_text("{}\n")
     (drop / "_accepted" / "shot_v001.mov.txt").write_text("received")
@@ -70,7 +70,7 @@ def test_the_watchers_own_folders_bring_no_events(watch: RootWatch, drop: Path,
 
 
 def test_a_folder_made_later_is_watched_too(watch: RootWatch, drop: Path,
-                                           inbox: queue.SimpleQueue[Path]) -> None:
+                                           inbox: queue.Queue[Path]) -> None:
     (drop / "SQ020").mkdir()
     assert drop / "SQ020" in seen(inbox)
     (drop / "SQ020" / "shot_v001.mov").write_bytes(b"x")
@@ -78,7 +78,7 @@ def test_a_folder_made_later_is_watched_too(watch: RootWatch, drop: Path,
 
 
 def test_ignored_folders_are_not_watched(watch: RootWatch, drop: Path,
-                                         inbox: queue.SimpleQueue[Path]) -> None:
+                                         inbox: queue.Queue[Path]) -> None:
     (drop / "render.tmp").mkdir()
     seen(inbox)
     (drop / "render.tmp" / "shot_v001.mov").write_bytes(b"x")
@@ -86,7 +86,7 @@ def test_ignored_folders_are_not_watched(watch: RootWatch, drop: Path,
 
 
 def test_reading_a_file_brings_no_event(watch: RootWatch, drop: Path,
-                                        inbox: queue.SimpleQueue[Path]) -> None:
+                                        inbox: queue.Queue[Path]) -> None:
     """The watcher reads every file it ingests; that must not look like a change."""
     (drop / "SQ010" / "shot_v001.mov").write_bytes(b"x")
     seen(inbox)
@@ -95,7 +95,7 @@ def test_reading_a_file_brings_no_event(watch: RootWatch, drop: Path,
 
 
 def test_a_folder_renamed_within_the_root_is_seen_under_its_new_name(
-        watch: RootWatch, drop: Path, inbox: queue.SimpleQueue[Path]) -> None:
+        watch: RootWatch, drop: Path, inbox: queue.Queue[Path]) -> None:
     (drop / "SQ010").rename(drop / "SQ011")
     seen(inbox)
     (drop / "SQ011" / "shot_v001.mov").write_bytes(b"x")

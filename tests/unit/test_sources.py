@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from axiomd.config import DropRoot
-from axiomd.watcher.sources import parts_under, wanted
+from axiomd.config import DropRoot, WatchSettings
+from axiomd.watcher.sources import DropSources, parts_under, wanted
 
 ROOT = DropRoot(name="comp", path=Path("/srv/drop/comp"))
 
@@ -48,3 +52,29 @@ def test_a_flat_root_wants_no_files_in_subfolders() -> None:
     flat = DropRoot(name="comp", path=ROOT.path, recursive=False)
     assert wanted(flat, ROOT.path / "a.mov", [])
     assert not wanted(flat, ROOT.path / "sub" / "a.mov", [])
+
+
+def test_waiting_for_an_event_ends_on_time_when_a_signal_handler_outlasts_the_wait(
+        tmp_path: Path) -> None:
+    """A SIGHUP or SIGTERM whose handler finished after the wait's deadline (the GIL held
+    elsewhere) left `queue.SimpleQueue.get` waiting forever on CPython 3.11: an idle
+    `axiomd run` then ignored SIGTERM until a file arrived."""
+    sources = DropSources(WatchSettings(roots=(DropRoot(name="comp", path=tmp_path),)))
+
+    def slow_handler(*_: object) -> None:
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:
+            pass
+
+    previous = signal.signal(signal.SIGUSR1, slow_handler)
+    signal_soon = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
+    rescue = threading.Timer(5.0, sources.inbox.put, (tmp_path / "rescue.mov",))
+    try:
+        signal_soon.start()
+        rescue.start()
+        started = time.monotonic()
+        assert sources.next_event(0.2) is None
+        assert time.monotonic() - started < 2.0
+    finally:
+        rescue.cancel()
+        signal.signal(signal.SIGUSR1, previous)

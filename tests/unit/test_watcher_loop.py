@@ -176,7 +176,7 @@ def test_polling_posts_new_changed_and_vanished_files_but_never_enters_reserved_
     root = DropRoot("share", tmp_path, "shot", poll=True)
     (tmp_path / "_rejected").mkdir()
     (tmp_path / "kept.mov").write_bytes(b"a")
-    inbox: queue.SimpleQueue[Path] = queue.SimpleQueue()
+    inbox: queue.Queue[Path] = queue.Queue()
     poller = Poller(inbox, [".*"], every=60)
     poller.roots[root.name] = root
     poller.poll(root)
