@@ -229,16 +229,20 @@ def run() -> list[Figure]:
             with open(big, "wb") as f:
                 for _ in range(UPLOAD_BYTES // len(block)):
                     f.write(block)
-            os.sync()
-            bare = upload_bare(root, big)
-            os.sync()
-            took = upload_axiomd(port, token, big)
+            # Alternated, the best of three each: one bare run here took 0.7 s, the next 3.7.
+            bares, tooks = [], []
+            for _ in range(3):
+                os.sync()
+                bares.append(upload_bare(root, big))
+                os.sync()
+                tooks.append(upload_axiomd(port, token, big))
+            bare, took = min(bares), min(tooks)
             figures.append(show(Figure(
                 f"upload of {UPLOAD_BYTES / 2**30:g} GiB over loopback to 202 "
                 "(streamed to staging, hashed, fsynced)",
                 UPLOAD_BYTES / 2**20 / took, "MiB/s", baseline=UPLOAD_BYTES / 2**20 / bare,
                 baseline_name="bare socket receiver writing + fsyncing the same bytes",
-                target="ratio ≥ 0.5", note=f"{took:.1f} s vs {bare:.1f} s")))
+                target="ratio ≥ 0.5", note=f"best of 3: {took:.1f} s vs {bare:.1f} s")))
             big.unlink()
             figures.append(show(Figure("peak RSS of axiomd serve after all of the above",
                                        _peak_rss_mib(proc.pid), "MiB", target="≤ 200 MiB",
