@@ -18,7 +18,8 @@ from axiomd.errors import StoreError
 from axiomd.store import StagedFile, Store
 
 DEPTH = 2
-Batch = list[bytes] | None  # None: no more
+Chunk = bytes | memoryview
+Batch = list[Chunk] | None  # None: no more
 
 
 class Sink:
@@ -38,11 +39,11 @@ class Sink:
         for thread in self.threads:
             thread.start()
 
-    def _hash(self, chunk: bytes) -> None:
+    def _hash(self, chunk: Chunk) -> None:
         self.digest.update(chunk)
         self.size += len(chunk)
 
-    def _write(self, chunk: bytes) -> None:
+    def _write(self, chunk: Chunk) -> None:
         if self.error is None:
             try:
                 self.file.write(chunk)
@@ -50,12 +51,12 @@ class Sink:
                 self.error = exc
 
     @staticmethod
-    def _drain(source: queue.Queue[Batch], work: Callable[[bytes], None]) -> None:
+    def _drain(source: queue.Queue[Batch], work: Callable[[Chunk], None]) -> None:
         while (batch := source.get()) is not None:
             for chunk in batch:
                 work(chunk)
 
-    def offer(self, batch: list[bytes]) -> bool:
+    def offer(self, batch: list[Chunk]) -> bool:
         """Queue `batch` if both threads have room (never blocks; event loop side)."""
         self._check()
         if any(q.full() for q in self.queues):
@@ -64,7 +65,7 @@ class Sink:
             q.put_nowait(batch)
         return True
 
-    def put(self, batch: list[bytes]) -> None:
+    def put(self, batch: list[Chunk]) -> None:
         """Queue `batch`, waiting for room (from a worker thread)."""
         self._check()
         for q in self.queues:
