@@ -18,8 +18,7 @@ from axiomd.errors import StoreError
 from axiomd.store import StagedFile, Store
 
 DEPTH = 2
-Chunk = bytes | memoryview
-Batch = list[Chunk] | None  # None: no more
+Batch = bytes | None  # None: no more
 
 
 class Sink:
@@ -39,11 +38,11 @@ class Sink:
         for thread in self.threads:
             thread.start()
 
-    def _hash(self, chunk: Chunk) -> None:
+    def _hash(self, chunk: bytes) -> None:
         self.digest.update(chunk)
         self.size += len(chunk)
 
-    def _write(self, chunk: Chunk) -> None:
+    def _write(self, chunk: bytes) -> None:
         if self.error is None:
             try:
                 self.file.write(chunk)
@@ -51,12 +50,11 @@ class Sink:
                 self.error = exc
 
     @staticmethod
-    def _drain(source: queue.Queue[Batch], work: Callable[[Chunk], None]) -> None:
+    def _drain(source: queue.Queue[Batch], work: Callable[[bytes], None]) -> None:
         while (batch := source.get()) is not None:
-            for chunk in batch:
-                work(chunk)
+            work(batch)
 
-    def offer(self, batch: list[Chunk]) -> bool:
+    def offer(self, batch: bytes) -> bool:
         """Queue `batch` if both threads have room (never blocks; event loop side)."""
         self._check()
         if any(q.full() for q in self.queues):
@@ -65,7 +63,7 @@ class Sink:
             q.put_nowait(batch)
         return True
 
-    def put(self, batch: list[Chunk]) -> None:
+    def put(self, batch: bytes) -> None:
         """Queue `batch`, waiting for room (from a worker thread)."""
         self._check()
         for q in self.queues:

@@ -53,12 +53,12 @@ def test_an_uploads_sink_writes_and_hashes_every_batch_in_order(tmp_path: Path) 
     from axiomd.web.sink import Sink
 
     sink = Sink(Store(tmp_path / "store"), "host.1.i0000000.abe")
-    batches = [[bytes([i]) * 1000, bytes([i + 1]) * 7] for i in range(0, 200, 2)]
+    batches = [bytes([i]) * 1000 + bytes([i + 1]) * 7 for i in range(0, 200, 2)]
     for batch in batches:
         if not sink.offer(batch):
             sink.put(batch)
     staged = sink.close()
-    everything = b"".join(b"".join(batch) for batch in batches)
+    everything = b"".join(batches)
     assert staged.path.read_bytes() == everything
     assert (staged.checksum, staged.size) == (hashlib.sha256(everything).hexdigest(),
                                                len(everything))
