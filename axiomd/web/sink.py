@@ -38,14 +38,14 @@ class Sink:
         for thread in self.threads:
             thread.start()
 
-    def _hash(self, chunk: bytes) -> None:
-        self.digest.update(chunk)
-        self.size += len(chunk)
+    def _hash(self, batch: bytes) -> None:
+        self.digest.update(batch)
+        self.size += len(batch)
 
-    def _write(self, chunk: bytes) -> None:
+    def _write(self, batch: bytes) -> None:
         if self.error is None:
             try:
-                self.file.write(chunk)
+                self.file.write(batch)
             except OSError as exc:
                 self.error = exc
 
